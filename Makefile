@@ -1,0 +1,39 @@
+# runreplay: every target creates or reuses .venv and installs the package there itself.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB     ?= runs.duckdb
+
+.PHONY: install demo test bench lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[server,notebook,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/runreplay load data/ --db $(DB)
+	$(BIN)/runreplay workflows --db $(DB)
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench_load.py --runs 100000
+
+lint: install
+	$(BIN)/ruff check runreplay tests benchmarks
+	$(BIN)/ruff format --check runreplay tests benchmarks
+
+format: install
+	$(BIN)/ruff check --fix runreplay tests benchmarks
+	$(BIN)/ruff format runreplay tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs.duckdb .pytest_cache .hypothesis

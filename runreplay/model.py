@@ -1,0 +1,328 @@
+"""The run record: validation, normalisation to the stored form, and its JSON Schema.
+
+A record arrives as the core API serialises it (camelCase, DESIGN §1). `normalize_record`
+checks it and returns the normalised record, the one shape the rest of runreplay relies on:
+
+- every known top-level key is present: optional scalars are None, parameters / context /
+  output / triggerPayload are objects ({} when absent or null), history and assets are lists;
+- timestamps are ISO 8601 UTC strings ending in "Z" (microseconds only when non-zero);
+- history events and assets omit optional keys whose value is null;
+- unknown top-level keys are kept as they are (the store keeps them in `extra`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from runreplay.errors import InvalidRunRecord, RecordProblem
+
+STATUSES = ("QUEUED", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "CANCELED")
+_STATUS_SET = frozenset(STATUSES)
+
+OBJECT_SECTIONS = ("parameters", "context", "output", "triggerPayload")
+OPTIONAL_STRINGS = ("runKey", "partitionKey", "replayOf")
+OPTIONAL_TIMES = ("startedAt", "finishedAt")
+KNOWN_KEYS = frozenset(
+    ("runId", "workflowId", "status", "createdAt", "history", "assets")
+    + OBJECT_SECTIONS
+    + OPTIONAL_STRINGS
+    + OPTIONAL_TIMES
+)
+EVENT_KEYS = ("seq", "at", "status", "step", "attempt", "message")
+ASSET_KEYS = ("assetKey", "materializedAt", "payload", "freshness")
+FRESHNESS_KEYS = ("lastUpdated", "maxLagMinutes", "stale")
+
+
+class _Bad(Exception):
+    """Internal: a problem at a field path, turned into InvalidRunRecord by the caller."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+
+
+def normalize_timestamp(value: Any, field: str = "timestamp") -> str:
+    """Return `value` (an ISO 8601 string with a zone) as a UTC string ending in "Z".
+
+    >>> normalize_timestamp("2026-11-20T03:00:00+02:00")
+    '2026-11-20T01:00:00Z'
+    """
+    try:
+        return _timestamp(value, field)
+    except _Bad as bad:
+        raise InvalidRunRecord(RecordProblem(bad.message, field=bad.field)) from None
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse a normalised (or any zoned ISO 8601) timestamp into an aware UTC datetime."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Format an aware datetime as the normalised UTC string."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
+
+
+def _timestamp(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise _Bad(field, f"expected an ISO 8601 timestamp string, got {_kind(value)}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Bad(
+            field, f"expected an ISO 8601 timestamp such as 2026-11-20T01:00:00Z, got {value!r}"
+        ) from None
+    if moment.tzinfo is None:
+        raise _Bad(
+            field,
+            f"timestamp {value!r} has no time zone; add 'Z' or an offset such as +00:00",
+        )
+    if moment.utcoffset() == _ZERO and len(value) == 20 and value[-1] == "Z":
+        return value  # already normalised: skip formatting on the hot path
+    return format_timestamp(moment)
+
+
+_ZERO = datetime(2000, 1, 1, tzinfo=UTC).utcoffset()
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _string(value: Any, field: str, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise _Bad(field, "is required and missing; every record needs it")
+        return None
+    if not isinstance(value, str):
+        raise _Bad(field, f"expected a string, got {_kind(value)}")
+    if required and not value:
+        raise _Bad(field, "is required and must not be empty")
+    return value
+
+
+def _status(value: Any, field: str) -> str:
+    if value is None:
+        raise _Bad(field, f"is required and missing; use one of {', '.join(STATUSES)}")
+    if value not in _STATUS_SET or not isinstance(value, str):
+        raise _Bad(field, f"expected one of {', '.join(STATUSES)}, got {value!r}")
+    return value
+
+
+def _object(value: Any, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Bad(field, f"expected a JSON object, got {_kind(value)}")
+    return value
+
+
+def _int(value: Any, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(field, f"expected an integer >= {minimum}, got {_kind(value)}")
+    if value < minimum:
+        raise _Bad(field, f"expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def _event(event: Any, index: int) -> dict:
+    field = f"history[{index}]"
+    if not isinstance(event, dict):
+        raise _Bad(field, f"expected a history event object, got {_kind(event)}")
+    if event.get("seq") is None:
+        raise _Bad(field + ".seq", "is required and missing; expected an integer sequence number")
+    out: dict[str, Any] = {
+        "seq": _int(event["seq"], field + ".seq", 0),
+        "at": _timestamp(event.get("at"), field + ".at"),
+        "status": _status(event.get("status"), field + ".status"),
+    }
+    step = _string(event.get("step"), field + ".step", required=False)
+    if step is not None:
+        out["step"] = step
+    if event.get("attempt") is not None:
+        out["attempt"] = _int(event["attempt"], field + ".attempt", 0)
+    message = _string(event.get("message"), field + ".message", required=False)
+    if message is not None:
+        out["message"] = message
+    for key, value in event.items():
+        if key not in out and key not in EVENT_KEYS:
+            out[key] = value
+    return out
+
+
+def _asset(asset: Any, index: int) -> dict:
+    field = f"assets[{index}]"
+    if not isinstance(asset, dict):
+        raise _Bad(field, f"expected an asset object, got {_kind(asset)}")
+    out: dict[str, Any] = {
+        "assetKey": _string(asset.get("assetKey"), field + ".assetKey", required=True)
+    }
+    if asset.get("materializedAt") is not None:
+        out["materializedAt"] = _timestamp(asset["materializedAt"], field + ".materializedAt")
+    if asset.get("payload") is not None:
+        out["payload"] = _object(asset["payload"], field + ".payload")
+    if asset.get("freshness") is not None:
+        out["freshness"] = _freshness(asset["freshness"], field + ".freshness")
+    for key, value in asset.items():
+        if key not in out and key not in ASSET_KEYS:
+            out[key] = value
+    return out
+
+
+def _freshness(freshness: Any, field: str) -> dict:
+    if not isinstance(freshness, dict):
+        raise _Bad(field, f"expected a freshness object, got {_kind(freshness)}")
+    out: dict[str, Any] = {}
+    if freshness.get("lastUpdated") is not None:
+        out["lastUpdated"] = _timestamp(freshness["lastUpdated"], field + ".lastUpdated")
+    lag = freshness.get("maxLagMinutes")
+    if lag is not None:
+        if isinstance(lag, bool) or not isinstance(lag, int | float) or lag < 0:
+            raise _Bad(
+                field + ".maxLagMinutes", f"expected a number of minutes >= 0, got {_kind(lag)}"
+            )
+        out["maxLagMinutes"] = lag
+    stale = freshness.get("stale")
+    if stale is not None:
+        if not isinstance(stale, bool):
+            raise _Bad(field + ".stale", f"expected true or false, got {_kind(stale)}")
+        out["stale"] = stale
+    for key, value in freshness.items():
+        if key not in out and key not in FRESHNESS_KEYS:
+            out[key] = value
+    return out
+
+
+def _check_json(value: Any, field: str) -> None:
+    """Reject what JSON cannot hold (NaN, non-string keys, sets...) in dicts built in Python."""
+    stack = [(value, field)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise _Bad(where, f"object key {key!r} is not a string; JSON keys are strings")
+                stack.append((child, f"{where}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise _Bad(where, f"{item!r} is not a JSON number; use null or a finite number")
+        elif item is not None and not isinstance(item, str | int | bool):
+            raise _Bad(where, f"{_kind(item)} is not a JSON value")
+
+
+def normalize_record(
+    record: Any,
+    *,
+    source: str | None = None,
+    line: int | None = None,
+    check_json: bool = False,
+) -> dict:
+    """Validate a run record and return its normalised form (see the module docstring).
+
+    Raises InvalidRunRecord naming `source`, `line`, the runId when known and the field path.
+    `check_json=True` also rejects values JSON cannot hold (for dicts built in Python).
+    """
+    run_id = record.get("runId") if isinstance(record, dict) else None
+    try:
+        if not isinstance(record, dict):
+            raise _Bad("", f"expected a run record (a JSON object), got {_kind(record)}")
+        if record.get("createdAt") is None:
+            raise _Bad("createdAt", "is required and missing; expected an ISO 8601 timestamp")
+        out: dict[str, Any] = {
+            "runId": _string(record.get("runId"), "runId", required=True),
+            "workflowId": _string(record.get("workflowId"), "workflowId", required=True),
+            "runKey": _string(record.get("runKey"), "runKey", required=False),
+            "partitionKey": _string(record.get("partitionKey"), "partitionKey", required=False),
+            "status": _status(record.get("status"), "status"),
+            "createdAt": _timestamp(record["createdAt"], "createdAt"),
+        }
+        for key in OPTIONAL_TIMES:
+            value = record.get(key)
+            out[key] = None if value is None else _timestamp(value, key)
+        out["replayOf"] = _string(record.get("replayOf"), "replayOf", required=False)
+        for key in OBJECT_SECTIONS:
+            out[key] = _object(record.get(key), key)
+        history = record.get("history")
+        if history is None:
+            history = []
+        elif not isinstance(history, list):
+            raise _Bad("history", f"expected a list of events, got {_kind(history)}")
+        out["history"] = [_event(event, i) for i, event in enumerate(history)]
+        assets = record.get("assets")
+        if assets is None:
+            assets = []
+        elif not isinstance(assets, list):
+            raise _Bad("assets", f"expected a list of assets, got {_kind(assets)}")
+        out["assets"] = [_asset(asset, i) for i, asset in enumerate(assets)]
+        for key, value in record.items():
+            if key not in KNOWN_KEYS:
+                out[key] = value
+        if check_json:
+            for key, value in out.items():
+                _check_json(value, key)
+    except _Bad as bad:
+        problem = RecordProblem(
+            bad.message,
+            source=source,
+            line=line,
+            run_id=run_id if isinstance(run_id, str) else None,
+            field=bad.field or None,
+        )
+        raise InvalidRunRecord(problem) from None
+    return out
+
+
+def extra_of(record: dict) -> dict:
+    """The unknown top-level keys of a normalised record."""
+    return {key: value for key, value in record.items() if key not in KNOWN_KEYS}
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a value as stored (orjson; stdlib json for integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        import json
+
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text (orjson; stdlib json for integers beyond 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        import json
+
+        return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a run record, shipped in the package."""
+    text = resources.files("runreplay").joinpath("run_record.schema.json").read_text("utf-8")
+    return orjson.loads(text)

@@ -1,0 +1,630 @@
+"""Store: run histories in a DuckDB file (or :memory:): schema, loading, queries, staleness.
+
+    >>> import runreplay
+    >>> store = runreplay.open("runs.duckdb")
+    >>> store.load("data/")                      # doctest: +SKIP
+    >>> store.runs(workflow="nightly-etl", limit=5)  # doctest: +SKIP
+
+Tables (DESIGN §3): runs, run_events, asset_snapshots, run_fields, meta, and the view
+asset_state. Times are stored as UTC TIMESTAMPTZ; DataFrames carry UTC-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from runreplay import __version__
+from runreplay.errors import (
+    DuplicateRunError,
+    InvalidRunRecord,
+    RecordProblem,
+    RunNotFound,
+    RunReplayError,
+    StoreLocked,
+    StoreVersionError,
+)
+from runreplay.ingest import LoadResult, RowBatch, _Progress, content_hash, expand_sources
+from runreplay.ingest import read_source as _read_source
+from runreplay.model import format_timestamp, loads, normalize_record
+
+SCHEMA_VERSION = 1
+BATCH_RECORDS = 2000
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR NOT NULL,
+    workflow_id VARCHAR NOT NULL,
+    run_key VARCHAR,
+    partition_key VARCHAR,
+    status VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    replay_of VARCHAR,
+    parameters JSON NOT NULL,
+    context JSON NOT NULL,
+    output JSON NOT NULL,
+    trigger_payload JSON NOT NULL,
+    extra JSON,
+    content_hash VARCHAR NOT NULL,
+    source VARCHAR,
+    loaded_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_events (
+    run_id VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    "at" TIMESTAMPTZ NOT NULL,
+    status VARCHAR NOT NULL,
+    step VARCHAR,
+    attempt BIGINT,
+    message VARCHAR,
+    extra JSON
+);
+CREATE TABLE IF NOT EXISTS asset_snapshots (
+    run_id VARCHAR NOT NULL,
+    position INTEGER NOT NULL,
+    asset_key VARCHAR NOT NULL,
+    materialized_at TIMESTAMPTZ,
+    payload JSON,
+    freshness JSON,
+    last_updated TIMESTAMPTZ,
+    max_lag_minutes DOUBLE,
+    stale_flag BOOLEAN,
+    extra JSON
+);
+CREATE TABLE IF NOT EXISTS run_fields (
+    run_id VARCHAR NOT NULL,
+    section VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    value JSON,
+    value_type VARCHAR NOT NULL
+);
+CREATE OR REPLACE VIEW asset_state AS
+SELECT asset_key, run_id, workflow_id, materialized_at, payload, freshness, last_updated,
+       max_lag_minutes, stale_flag,
+       CASE WHEN stale_flag IS NOT NULL THEN stale_flag
+            WHEN last_updated IS NULL OR max_lag_minutes IS NULL THEN false
+            ELSE current_timestamp - last_updated > to_microseconds(
+                CAST(max_lag_minutes * 60000000 AS BIGINT))
+       END AS is_stale
+FROM (
+    SELECT s.*, r.workflow_id,
+           row_number() OVER (
+               PARTITION BY s.asset_key
+               ORDER BY coalesce(s.materialized_at, r.created_at) DESC, r.created_at DESC,
+                        s.run_id DESC
+           ) AS newest
+    FROM asset_snapshots s JOIN runs r USING (run_id)
+) WHERE newest = 1;
+"""
+
+# Staleness with an injectable `now` (DESIGN §1); one SQL fragment for every caller.
+_ASSET_STATE_AT = """
+SELECT asset_key, run_id AS current_run_id, workflow_id, materialized_at, last_updated,
+       max_lag_minutes, stale_flag,
+       CASE WHEN stale_flag IS NOT NULL THEN stale_flag
+            WHEN last_updated IS NULL OR max_lag_minutes IS NULL THEN false
+            ELSE $now - last_updated > to_microseconds(CAST(max_lag_minutes * 60000000 AS BIGINT))
+       END AS is_stale,
+       CASE WHEN stale_flag THEN 'flagged stale by its current freshness'
+            WHEN stale_flag IS NULL AND last_updated IS NOT NULL AND max_lag_minutes IS NOT NULL
+                 AND $now - last_updated > to_microseconds(CAST(max_lag_minutes * 60000000 AS BIGINT))
+            THEN 'last updated ' || CAST(round(epoch($now - last_updated) / 60) AS BIGINT)
+                 || ' min ago, more than maxLagMinutes ' || CAST(max_lag_minutes AS VARCHAR)
+            ELSE NULL
+       END AS reason,
+       payload, freshness
+FROM asset_state
+"""
+
+_MIGRATIONS: dict[int, str] = {}
+"""SQL that upgrades a store from version N to N+1, keyed by N."""
+
+
+def open(path: str | os.PathLike = ":memory:", read_only: bool = False) -> Store:  # noqa: A001
+    """Open (creating when needed) a runreplay store: a DuckDB file or ":memory:"."""
+    return Store(path, read_only=read_only)
+
+
+def _utc(moment: Any) -> datetime | None:
+    """Accept a datetime, an ISO string or None; return an aware UTC datetime."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if isinstance(moment, pd.Timestamp):
+        moment = moment.to_pydatetime()
+    if not isinstance(moment, datetime):
+        raise RunReplayError(f"expected a datetime or ISO 8601 string, got {moment!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, as stored
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: Any) -> str | None:
+    return None if moment is None else format_timestamp(moment)
+
+
+class Store:
+    """Run histories in DuckDB. Create with `runreplay.open(path)`."""
+
+    def __init__(self, path: str | os.PathLike = ":memory:", read_only: bool = False):
+        self.path = os.fspath(path)
+        self.read_only = read_only
+        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise RunReplayError(
+                f"cannot open {self.path!r} read-only: the file does not exist; "
+                "create it first with runreplay.open(path) or `runreplay load`"
+            )
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                holder = str(error).split("(PID", 1)
+                pid = f" (PID{holder[1].split(')')[0]})" if len(holder) > 1 else ""
+                raise StoreLocked(
+                    f"{self.path!r} is in use by another process{pid}. DuckDB lets one "
+                    "process write a file at a time: close the store in the other process, "
+                    "or, if every process only reads, open it with read_only=True "
+                    "(`--read-only` on the command line)."
+                ) from None
+            raise RunReplayError(f"cannot open store {self.path!r}: {error}") from None
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._prepare_schema()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the DuckDB connection (the file stays)."""
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self.read_only else ""
+        return f"<runreplay.Store {self.path!r}{mode}>"
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The underlying DuckDB connection, for work the Store has no method for."""
+        return self._con
+
+    def _prepare_schema(self) -> None:
+        tables = {
+            row[0] for row in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        if "meta" not in tables:
+            if tables:
+                raise StoreVersionError(
+                    f"{self.path!r} is a DuckDB file but not a runreplay store (it has no meta "
+                    "table); open a new file for runreplay"
+                )
+            if self.read_only:
+                return  # an empty read-only database: nothing to create, queries fail clearly
+            self._con.execute(_SCHEMA)
+            self._con.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ["schema_version", str(SCHEMA_VERSION)],
+                    ["created_by", f"runreplay {__version__}"],
+                ],
+            )
+            return
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"{self.path!r} has store schema version {version}, newer than this runreplay "
+                f"({__version__}, schema {SCHEMA_VERSION}) can read; upgrade runreplay"
+            )
+        if version < SCHEMA_VERSION:
+            if self.read_only:
+                raise StoreVersionError(
+                    f"{self.path!r} has store schema version {version}; open it once without "
+                    f"read_only to migrate it to version {SCHEMA_VERSION}"
+                )
+            self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            while version < SCHEMA_VERSION:
+                if version not in _MIGRATIONS:
+                    raise StoreVersionError(
+                        f"{self.path!r} has store schema version {version} and no migration "
+                        f"to {version + 1} exists; reload its sources into a new store"
+                    )
+                self._con.execute(_MIGRATIONS[version])
+                version += 1
+            self._con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)]
+            )
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version recorded in the store's meta table."""
+        return int(
+            self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        )
+
+    # -- loading ---------------------------------------------------------------------
+
+    def load(
+        self,
+        *sources: str | os.PathLike,
+        replace: bool = False,
+        on_error: str = "raise",
+        progress: bool | None = None,
+    ) -> LoadResult:
+        """Load NDJSON / JSON / Parquet files, globs or directories in one transaction.
+
+        With on_error="raise" a bad record anywhere writes nothing and raises
+        InvalidRunRecord naming file, line, runId and field. With on_error="skip" the valid
+        records load and every bad one is listed in `LoadResult.errors`. An identical record
+        already stored is skipped; the same runId with other content is an error unless
+        `replace=True`. `progress=None` shows a bar for loads over 8 MiB.
+        """
+        if not sources:
+            raise RunReplayError("give at least one file, glob or directory to load")
+        files = expand_sources(sources)
+        sizes = [path.stat().st_size for path in files]
+        bar = self._bar(progress, sum(sizes), unit="B", threshold=PROGRESS_MIN_BYTES)
+        tracker = _Progress(bar)
+
+        def items() -> Iterator[tuple]:
+            base = 0
+            for path, size in zip(files, sizes, strict=True):
+                for unit, number, raw in _read_source(path, tracker, base):
+                    yield str(path), unit, number, raw
+                base += size
+                tracker.advance_to(0, base)
+
+        try:
+            result = self._ingest(items(), replace=replace, on_error=on_error, check_json=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        result.sources = [str(path) for path in files]
+        return result
+
+    def load_records(
+        self,
+        records: Iterable[dict],
+        *,
+        replace: bool = False,
+        on_error: str = "raise",
+        progress: bool | None = None,
+        source: str = "<records>",
+    ) -> LoadResult:
+        """Load run records given as dicts (camelCase, DESIGN §1) in one transaction."""
+        total = len(records) if hasattr(records, "__len__") else None
+        bar = self._bar(progress, total, unit="run", threshold=50_000)
+
+        def items() -> Iterator[tuple]:
+            for number, record in enumerate(records, start=1):
+                if bar is not None:
+                    bar.update(1)
+                yield source, "record", number, record
+
+        try:
+            result = self._ingest(items(), replace=replace, on_error=on_error, check_json=True)
+        finally:
+            if bar is not None:
+                bar.close()
+        result.sources = [source]
+        return result
+
+    @staticmethod
+    def _bar(progress: bool | None, total: int | None, *, unit: str, threshold: int) -> Any:
+        if progress is False or (progress is None and (total is None or total < threshold)):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit=unit, unit_scale=True, desc="loading runs")
+
+    def _ingest(
+        self, items: Iterable[tuple], *, replace: bool, on_error: str, check_json: bool
+    ) -> LoadResult:
+        if on_error not in ("raise", "skip"):
+            raise RunReplayError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self._writable()
+        started = time.perf_counter()
+        result = LoadResult()
+        seen: dict[str, tuple[str, str]] = {}
+        pending: list[tuple[dict, str, RecordProblem]] = []
+
+        def problem(error: InvalidRunRecord) -> None:
+            if on_error == "raise":
+                raise error
+            result.errors.append(error)
+
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for source, unit, number, raw in items:
+                if isinstance(raw, RecordProblem):
+                    raw.unit = unit
+                    problem(InvalidRunRecord(raw))
+                    continue
+                try:
+                    record = normalize_record(
+                        raw, source=source, line=number, check_json=check_json
+                    )
+                except InvalidRunRecord as error:
+                    error.problem.unit = unit
+                    problem(InvalidRunRecord(error.problem))
+                    continue
+                digest = content_hash(record)
+                run_id = record["runId"]
+                where = RecordProblem("", source=source, line=number, run_id=run_id, unit=unit)
+                first = seen.get(run_id)
+                if first is not None:
+                    if first[0] == digest:
+                        result.skipped += 1
+                    else:
+                        where.field = "runId"
+                        where.message = (
+                            f"the same runId appeared earlier in this load ({first[1]}) with "
+                            "different content; keep one version of the run"
+                        )
+                        problem(DuplicateRunError(where))
+                    continue
+                seen[run_id] = (digest, f"{source} {unit} {number}")
+                pending.append((record, digest, where))
+                if len(pending) >= BATCH_RECORDS:
+                    self._flush(pending, replace, problem, result)
+                    pending = []
+            self._flush(pending, replace, problem, result)
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _flush(self, pending: list, replace: bool, problem, result: LoadResult) -> None:
+        if not pending:
+            return
+        ids = [record["runId"] for record, _, _ in pending]
+        stored = dict(
+            self._con.execute(
+                "SELECT run_id, content_hash FROM runs WHERE run_id IN (SELECT unnest(?))", [ids]
+            ).fetchall()
+        )
+        batch = RowBatch()
+        replaced: list[str] = []
+        for record, digest, where in pending:
+            stored_digest = stored.get(record["runId"])
+            if stored_digest is not None:
+                if stored_digest == digest:
+                    result.skipped += 1
+                    continue
+                if not replace:
+                    where.field = "runId"
+                    where.message = (
+                        "this runId is already in the store with different content; load with "
+                        "replace=True (`--replace`) to overwrite it, or fix the runId"
+                    )
+                    problem(DuplicateRunError(where))
+                    continue
+                replaced.append(record["runId"])
+            batch.add(record, digest, where.source or "")
+        if replaced:
+            for table in ("runs", "run_events", "asset_snapshots", "run_fields"):
+                self._con.execute(
+                    f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced]
+                )
+            result.replaced += len(replaced)
+        if not batch.count:
+            return
+        tables = batch.tables()
+        con = self._con
+        for name, table in tables.items():
+            con.register("_runreplay_batch", table)
+            try:
+                if name == "runs":
+                    con.execute(
+                        "INSERT INTO runs SELECT *, current_timestamp FROM _runreplay_batch"
+                    )
+                else:
+                    con.execute(f"INSERT INTO {name} SELECT * FROM _runreplay_batch")
+            finally:
+                con.unregister("_runreplay_batch")
+        result.runs += tables["runs"].num_rows
+        result.events += tables["run_events"].num_rows
+        result.assets += tables["asset_snapshots"].num_rows
+        result.fields += tables["run_fields"].num_rows
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise RunReplayError(
+                f"{self.path!r} is open read-only; open it with read_only=False to load runs"
+            )
+
+    # -- queries ---------------------------------------------------------------------
+
+    def sql(self, query: str, params: Any = None) -> pd.DataFrame:
+        """Run any SQL over the store and return a DataFrame (parameters bound with ?)."""
+        return self._con.execute(query, params).df()
+
+    def runs(
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Runs newest first: run_id, workflow_id, status, created_at, ..., duration_seconds."""
+        conditions, params = [], []
+        if workflow is not None:
+            conditions.append("workflow_id = ?")
+            params.append(workflow)
+        if status is not None:
+            conditions.append("status = ?")
+            params.append(status.upper())
+        if since is not None:
+            conditions.append("created_at >= ?")
+            params.append(_utc(since))
+        if until is not None:
+            conditions.append("created_at < ?")
+            params.append(_utc(until))
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        limit_sql = ""
+        if limit is not None:
+            limit_sql = "LIMIT ?"
+            params.append(int(limit))
+        return self.sql(
+            f"""
+            SELECT run_id, workflow_id, status, created_at, started_at, finished_at,
+                   epoch(finished_at - started_at) AS duration_seconds,
+                   run_key, partition_key, replay_of
+            FROM runs {where}
+            ORDER BY created_at DESC, run_id DESC {limit_sql}
+            """,
+            params,
+        )
+
+    def workflows(self) -> pd.DataFrame:
+        """One row per workflow: run count, counts by status, first and last run."""
+        return self.sql(
+            """
+            SELECT workflow_id, count(*) AS runs,
+                   count(*) FILTER (status = 'SUCCEEDED') AS succeeded,
+                   count(*) FILTER (status = 'FAILED') AS failed,
+                   count(*) FILTER (status = 'CANCELED') AS canceled,
+                   count(*) FILTER (status IN ('QUEUED', 'RUNNING', 'RETRYING')) AS in_progress,
+                   min(created_at) AS first_run, max(created_at) AS last_run
+            FROM runs GROUP BY workflow_id ORDER BY workflow_id
+            """
+        )
+
+    def run(self, run_id: str) -> dict:
+        """The run record as a dict, equal to the normalised record that was loaded."""
+        row = self._con.execute(
+            """
+            SELECT run_id, workflow_id, run_key, partition_key, status, created_at, started_at,
+                   finished_at, replay_of, parameters, context, output, trigger_payload, extra
+            FROM runs WHERE run_id = ?
+            """,
+            [run_id],
+        ).fetchone()
+        if row is None:
+            raise RunNotFound(run_id, f"the store {self.path!r}")
+        record = {
+            "runId": row[0],
+            "workflowId": row[1],
+            "runKey": row[2],
+            "partitionKey": row[3],
+            "status": row[4],
+            "createdAt": _iso(row[5]),
+            "startedAt": _iso(row[6]),
+            "finishedAt": _iso(row[7]),
+            "replayOf": row[8],
+            "parameters": loads(row[9]),
+            "context": loads(row[10]),
+            "output": loads(row[11]),
+            "triggerPayload": loads(row[12]),
+            "history": self._history(run_id),
+            "assets": self._assets(run_id),
+        }
+        if row[13] is not None:
+            record.update(loads(row[13]))
+        return record
+
+    def _history(self, run_id: str) -> list[dict]:
+        rows = self._con.execute(
+            'SELECT seq, "at", status, step, attempt, message, extra FROM run_events '
+            'WHERE run_id = ? ORDER BY seq, "at"',
+            [run_id],
+        ).fetchall()
+        history = []
+        for seq, at, status, step, attempt, message, extra in rows:
+            event: dict[str, Any] = {"seq": seq, "at": _iso(at), "status": status}
+            if step is not None:
+                event["step"] = step
+            if attempt is not None:
+                event["attempt"] = attempt
+            if message is not None:
+                event["message"] = message
+            if extra is not None:
+                event.update(loads(extra))
+            history.append(event)
+        return history
+
+    def _assets(self, run_id: str) -> list[dict]:
+        rows = self._con.execute(
+            "SELECT asset_key, materialized_at, payload, freshness, extra FROM asset_snapshots "
+            "WHERE run_id = ? ORDER BY position",
+            [run_id],
+        ).fetchall()
+        assets = []
+        for asset_key, materialized_at, payload, freshness, extra in rows:
+            asset: dict[str, Any] = {"assetKey": asset_key}
+            if materialized_at is not None:
+                asset["materializedAt"] = _iso(materialized_at)
+            if payload is not None:
+                asset["payload"] = loads(payload)
+            if freshness is not None:
+                asset["freshness"] = loads(freshness)
+            if extra is not None:
+                asset.update(loads(extra))
+            assets.append(asset)
+        return assets
+
+    def has_run(self, run_id: str) -> bool:
+        """True when the store holds `run_id`."""
+        return bool(
+            self._con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        )
+
+    def asset_state(self, now: Any = None) -> pd.DataFrame:
+        """Newest snapshot per asset key and whether it is stale at `now` (default: now).
+
+        Columns: asset_key, current_run_id, workflow_id, materialized_at, last_updated,
+        max_lag_minutes, stale_flag, is_stale, reason, payload, freshness.
+        """
+        return self.sql(
+            f"{_ASSET_STATE_AT} ORDER BY asset_key", {"now": _utc(now) or datetime.now(UTC)}
+        )
+
+    def stale_assets(self, run_id: str, now: Any = None) -> pd.DataFrame:
+        """The assets `run_id` produced that are stale now (their current state, DESIGN §1).
+
+        Columns as `asset_state`, one row per stale asset key.
+        """
+        if not self.has_run(run_id):
+            raise RunNotFound(run_id, f"the store {self.path!r}")
+        return self.sql(
+            f"""
+            SELECT * FROM ({_ASSET_STATE_AT}) state
+            WHERE is_stale AND asset_key IN (
+                SELECT asset_key FROM asset_snapshots WHERE run_id = $run_id)
+            ORDER BY asset_key
+            """,
+            {"now": _utc(now) or datetime.now(UTC), "run_id": run_id},
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the four tables."""
+        return {
+            table: self._con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("runs", "run_events", "asset_snapshots", "run_fields")
+        }
