@@ -378,8 +378,9 @@ class RowBatch:
         runs["source"].append(source)
 
         events = self.events
-        for event in record["history"]:
+        for position, event in enumerate(record["history"]):
             events["run_id"].append(run_id)
+            events["position"].append(position)
             events["seq"].append(event["seq"])
             events["at"].append(event["at"])
             events["status"].append(event["status"])
@@ -441,7 +442,7 @@ RUN_COLUMNS = (
     "finished_at", "replay_of", "parameters", "context", "output", "trigger_payload", "extra",
     "content_hash", "source",
 )  # fmt: skip
-EVENT_COLUMNS = ("run_id", "seq", "at", "status", "step", "attempt", "message", "extra")
+EVENT_COLUMNS = ("run_id", "position", "seq", "at", "status", "step", "attempt", "message", "extra")
 ASSET_COLUMNS = (
     "run_id", "position", "asset_key", "materialized_at", "payload", "freshness",
     "last_updated", "max_lag_minutes", "stale_flag", "extra",

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS run_events (
     run_id VARCHAR NOT NULL,
+    position INTEGER NOT NULL,
     seq BIGINT NOT NULL,
     "at" TIMESTAMPTZ NOT NULL,
     status VARCHAR NOT NULL,
@@ -552,7 +553,7 @@ class Store:
     def _history(self, run_id: str) -> list[dict]:
         rows = self._con.execute(
             'SELECT seq, "at", status, step, attempt, message, extra FROM run_events '
-            'WHERE run_id = ? ORDER BY seq, "at"',
+            "WHERE run_id = ? ORDER BY position",
             [run_id],
         ).fetchall()
         history = []

@@ -1,0 +1,308 @@
+"""Loading files: formats, all-or-nothing transactions, and what bad input says."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from runreplay import ingest
+from runreplay.errors import DuplicateRunError, InvalidRunRecord, SourceError
+from tests.conftest import contents, make_record
+
+
+def line(record) -> bytes:
+    return orjson.dumps(record) + b"\n"
+
+
+GOOD_1 = line(make_record("run-100"))
+GOOD_2 = line(make_record("run-101"))
+
+
+def with_bad(bad: bytes) -> bytes:
+    """Two good lines, then the bad one on line 3."""
+    return GOOD_1 + GOOD_2 + bad
+
+
+MALFORMED = [
+    # (name, file suffix, file content, expected line, expected field or None, words in message)
+    (
+        "broken JSON line",
+        ".ndjson",
+        with_bad(b'{"runId": "run-102", "status": \n'),
+        3,
+        None,
+        "not valid JSON",
+    ),
+    (
+        "missing runId",
+        ".ndjson",
+        with_bad(line({**make_record(), "runId": None})),
+        3,
+        "runId",
+        "required",
+    ),
+    (
+        "bad status",
+        ".ndjson",
+        with_bad(line(make_record("run-102", status="DONE"))),
+        3,
+        "status",
+        "expected one of",
+    ),
+    (
+        "timestamp without zone",
+        ".ndjson",
+        with_bad(line(make_record("run-102", createdAt="2026-11-20T01:00:00"))),
+        3,
+        "createdAt",
+        "no time zone",
+    ),
+    (
+        "history not a list",
+        ".ndjson",
+        with_bad(line(make_record("run-102", history="QUEUED,RUNNING"))),
+        3,
+        "history",
+        "expected a list",
+    ),
+    (
+        "asset without key",
+        ".ndjson",
+        with_bad(line(make_record("run-102", assets=[{"payload": {"rows": 1}}]))),
+        3,
+        "assets[0].assetKey",
+        "required",
+    ),
+    (
+        "parameters a string",
+        ".ndjson",
+        with_bad(line(make_record("run-102", parameters="batchSize=500"))),
+        3,
+        "parameters",
+        "expected a JSON object",
+    ),
+    (
+        "duplicate runId, other content",
+        ".ndjson",
+        with_bad(line(make_record("run-100", status="FAILED"))),
+        3,
+        "runId",
+        "appeared earlier in this load",
+    ),
+    ("empty file", ".ndjson", b"", 1, None, "holds no run record"),
+    (
+        "binary garbage",
+        ".ndjson",
+        GOOD_1 + bytes(range(256)) * 4 + b"\n",
+        2,
+        None,
+        "not valid JSON",
+    ),
+    (
+        "wrong top-level type",
+        ".ndjson",
+        with_bad(b"[1, 2, 3]\n"),
+        3,
+        None,
+        "expected a run record (a JSON object)",
+    ),
+    (
+        "event with bad status",
+        ".ndjson",
+        with_bad(
+            line(
+                make_record(
+                    "run-102",
+                    history=[{"seq": 0, "at": "2026-11-20T01:00:00Z", "status": "WAITING"}],
+                )
+            )
+        ),
+        3,
+        "history[0].status",
+        "expected one of",
+    ),
+    (
+        "negative max lag",
+        ".ndjson",
+        with_bad(
+            line(
+                make_record(
+                    "run-102", assets=[{"assetKey": "a", "freshness": {"maxLagMinutes": -5}}]
+                )
+            )
+        ),
+        3,
+        "assets[0].freshness.maxLagMinutes",
+        ">= 0",
+    ),
+    (
+        "JSON file holding a number",
+        ".json",
+        b"42",
+        1,
+        None,
+        "expected a run record (an object) or an array",
+    ),
+    (
+        "bad record inside a JSON array",
+        ".json",
+        b"[" + GOOD_1 + b"," + line(make_record("run-102", status=7)) + b"]",
+        2,
+        "status",
+        "expected one of",
+    ),
+    (
+        "truncated JSON file",
+        ".json",
+        b'[{"runId": "run-1",\n "status": ',
+        2,
+        None,
+        "not valid JSON",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "content", "line_no", "field", "words"),
+    [case[1:] for case in MALFORMED],
+    ids=[case[0] for case in MALFORMED],
+)
+def test_bad_input_names_line_and_field_and_changes_nothing(
+    store, tmp_path, suffix, content, line_no, field, words
+):
+    store.load_records([make_record("run-000001"), make_record("run-000002", status="FAILED")])
+    before = contents(store)
+    path = tmp_path / f"export{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(InvalidRunRecord) as raised:
+        store.load(path)
+    error = raised.value
+    message = str(error)
+    assert str(path) in message
+    assert error.line == line_no and f" {line_no}" in message
+    assert error.field == field
+    if field:
+        assert repr(field) in message
+    assert words in message
+    assert contents(store) == before
+
+
+def test_huge_line_is_refused_without_reading_it_whole(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "MAX_RECORD_BYTES", 4096)
+    path = tmp_path / "huge.ndjson"
+    huge = line(make_record("run-102", parameters={"blob": "x" * 20_000}))
+    path.write_bytes(GOOD_1 + huge + GOOD_2)
+    before = contents(store)
+    with pytest.raises(InvalidRunRecord, match=r"huge.ndjson line 2: the line is longer than"):
+        store.load(path)
+    assert contents(store) == before
+    result = store.load(path, on_error="skip")
+    assert result.runs == 2 and len(result.errors) == 1 and result.errors[0].line == 2
+
+
+def test_skip_mode_loads_the_good_and_lists_every_bad(store, tmp_path):
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(GOOD_1 + b"not json\n" + line(make_record("run-102", status="DONE")) + GOOD_2)
+    result = store.load(path, on_error="skip")
+    assert result.runs == 2
+    assert [(e.line, e.field) for e in result.errors] == [(2, None), (3, "status")]
+    assert set(store.runs()["run_id"]) == {"run-100", "run-101"}
+
+
+def test_a_stored_run_with_other_content_is_an_error_unless_replace(store, tmp_path):
+    store.load_records([make_record("run-100")])
+    path = tmp_path / "changed.ndjson"
+    path.write_bytes(line(make_record("run-100", status="FAILED")) + GOOD_2)
+    before = contents(store)
+    with pytest.raises(DuplicateRunError, match=r"changed.ndjson line 1.*replace=True"):
+        store.load(path)
+    assert contents(store) == before
+    result = store.load(path, replace=True)
+    assert (result.runs, result.replaced) == (2, 1)
+    assert store.run("run-100")["status"] == "FAILED"
+    assert store.counts()["runs"] == 2
+    assert store.sql("SELECT count(*) AS n FROM run_events WHERE run_id = 'run-100'")["n"][0] == 3
+
+
+def test_reloading_identical_records_is_a_no_op(store, tmp_path):
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(GOOD_1 + GOOD_2)
+    first = store.load(path)
+    before = contents(store)
+    second = store.load(path)
+    assert (first.runs, second.runs, second.skipped) == (2, 0, 2)
+    assert contents(store) == before
+
+
+def test_gzip_json_array_parquet_directory_and_glob(store, tmp_path):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    with gzip.open(exports / "a.ndjson.gz", "wb") as stream:
+        stream.write(line(make_record("run-1")) + line(make_record("run-2")))
+    (exports / "b.json").write_bytes(orjson.dumps([make_record("run-3"), make_record("run-4")]))
+    (exports / "c.json").write_bytes(orjson.dumps(make_record("run-5")))
+    rows = [make_record("run-6"), make_record("run-7", status="FAILED")]
+    table = pa.table(
+        {
+            "runId": [r["runId"] for r in rows],
+            "workflowId": [r["workflowId"] for r in rows],
+            "status": [r["status"] for r in rows],
+            "createdAt": pa.array(
+                [1_700_000_000_000_000, 1_700_000_060_000_000], pa.timestamp("us", tz="UTC")
+            ),
+            "parameters": [orjson.dumps(r["parameters"]).decode() for r in rows],
+            "history": [orjson.dumps(r["history"]).decode() for r in rows],
+        }
+    )
+    pq.write_table(table, exports / "d.parquet")
+    (exports / "notes.txt").write_text("ignored")
+    result = store.load(exports)
+    assert result.runs == 7 and len(result.sources) == 4
+    assert store.run("run-6")["createdAt"] == "2023-11-14T22:13:20Z"
+    assert store.run("run-7")["parameters"] == rows[1]["parameters"]
+    assert store.run("run-2") == make_record("run-2")
+    again = store.load(str(exports / "*.json"))
+    assert again.skipped == 3
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("missing.ndjson", "no such file"),
+        ("*.nothing", "matches no file"),
+        ("notes.txt", "not a supported"),
+    ],
+)
+def test_bad_sources_are_named(store, tmp_path, monkeypatch, source, words):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(SourceError, match=words):
+        store.load(source)
+
+
+def test_progress_bar_can_be_forced_and_silenced(store, tmp_path, capsys):
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(GOOD_1 + GOOD_2)
+    store.load(path, progress=True)
+    assert "loading runs" in capsys.readouterr().err
+    store.load(path, progress=False, replace=True)
+    assert capsys.readouterr().err == ""
+
+
+def test_batches_span_the_transaction(store, tmp_path, monkeypatch):
+    """A bad record after several flushed batches still leaves the store unchanged."""
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 3)
+    path = tmp_path / "many.ndjson"
+    good = b"".join(line(make_record(f"run-{i:03d}")) for i in range(10))
+    path.write_bytes(good + line(make_record("run-bad", status="?")))
+    with pytest.raises(InvalidRunRecord, match="many.ndjson line 11"):
+        store.load(path)
+    assert store.counts() == {"runs": 0, "run_events": 0, "asset_snapshots": 0, "run_fields": 0}
+    path.write_bytes(good)
+    assert store.load(path).runs == 10

@@ -1,0 +1,263 @@
+"""The store: round trips, queries, staleness, versions and the one-writer lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import runreplay
+from runreplay.errors import RunNotFound, RunReplayError, StoreLocked, StoreVersionError
+from runreplay.model import STATUSES, normalize_record
+from tests.conftest import make_record
+
+# -- round trips -----------------------------------------------------------------------
+
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+json_object = st.dictionaries(st.text(max_size=6), json_value, max_size=5)
+timestamps = st.datetimes(
+    min_value=__import__("datetime").datetime(2000, 1, 1),
+    max_value=__import__("datetime").datetime(2099, 1, 1),
+    timezones=st.sampled_from(
+        [
+            __import__("datetime").timezone.utc,
+            __import__("datetime").timezone(__import__("datetime").timedelta(hours=5, minutes=30)),
+        ]
+    ),
+).map(lambda moment: moment.isoformat())
+events = st.lists(
+    st.fixed_dictionaries(
+        {"seq": st.integers(0, 10**6), "at": timestamps, "status": st.sampled_from(STATUSES)},
+        optional={
+            "step": st.text(max_size=5),
+            "attempt": st.integers(1, 9),
+            "message": st.text(max_size=10),
+        },
+    ),
+    max_size=4,
+)
+assets = st.lists(
+    st.fixed_dictionaries(
+        {"assetKey": st.text(min_size=1, max_size=8)},
+        optional={
+            "materializedAt": timestamps,
+            "payload": json_object,
+            "freshness": st.fixed_dictionaries(
+                {},
+                optional={
+                    "lastUpdated": timestamps,
+                    "maxLagMinutes": st.integers(0, 10**5),
+                    "stale": st.booleans(),
+                },
+            ),
+        },
+    ),
+    max_size=3,
+)
+records = st.fixed_dictionaries(
+    {
+        "runId": st.text(min_size=1, max_size=12),
+        "workflowId": st.text(min_size=1, max_size=12),
+        "status": st.sampled_from(STATUSES),
+        "createdAt": timestamps,
+    },
+    optional={
+        "runKey": st.none() | st.text(max_size=10),
+        "partitionKey": st.none() | st.text(max_size=10),
+        "startedAt": st.none() | timestamps,
+        "replayOf": st.none() | st.text(max_size=10),
+        "parameters": json_object,
+        "context": json_object,
+        "output": json_object,
+        "triggerPayload": json_object,
+        "history": events,
+        "assets": assets,
+        "tenant": json_value,
+    },
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(record=records)
+def test_any_valid_record_round_trips(store, record):
+    store.load_records([record], replace=True)
+    stored = store.run(record["runId"])
+    assert orjson.dumps(stored) == orjson.dumps(normalize_record(record))
+
+
+def test_every_sample_record_round_trips(store, sample_path):
+    result = store.load(sample_path)
+    assert result.runs > 300 and not result.errors
+    for raw in sample_path.read_bytes().splitlines():
+        record = orjson.loads(raw)
+        assert store.run(record["runId"]) == record
+
+
+# -- queries ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loaded(store):
+    store.load_records(
+        [
+            make_record("run-1", createdAt="2026-11-18T01:00:00Z"),
+            make_record("run-2", createdAt="2026-11-19T01:00:00Z", status="FAILED"),
+            make_record("run-3", createdAt="2026-11-20T01:00:00Z", workflowId="ml-train"),
+        ]
+    )
+    return store
+
+
+def test_runs_are_newest_first_and_filtered(loaded):
+    assert list(loaded.runs()["run_id"]) == ["run-3", "run-2", "run-1"]
+    assert list(loaded.runs(workflow="nightly-etl")["run_id"]) == ["run-2", "run-1"]
+    assert list(loaded.runs(status="failed")["run_id"]) == ["run-2"]
+    assert list(
+        loaded.runs(since="2026-11-19T00:00:00Z", until="2026-11-20T00:00:00Z")["run_id"]
+    ) == ["run-2"]
+    assert list(loaded.runs(limit=1)["run_id"]) == ["run-3"]
+    assert loaded.runs()["duration_seconds"].tolist() == [595.0] * 3
+    assert str(loaded.runs()["created_at"].dtype) == "datetime64[us, UTC]"
+
+
+def test_workflows_count_runs_by_status(loaded):
+    frame = loaded.workflows().set_index("workflow_id")
+    assert frame.loc["nightly-etl", "runs"] == 2
+    assert frame.loc["nightly-etl", "failed"] == 1 and frame.loc["nightly-etl", "succeeded"] == 1
+    assert str(frame.loc["nightly-etl", "last_run"]) == "2026-11-19 01:00:00+00:00"
+
+
+def test_unknown_run_says_how_to_find_runs(loaded):
+    with pytest.raises(RunNotFound, match=r"run 'run-9' is not in the store .*Store.runs\(\)"):
+        loaded.run("run-9")
+
+
+def test_sql_escape_hatch_binds_parameters(loaded):
+    assert loaded.sql("SELECT count(*) AS n FROM runs WHERE status = ?", ["FAILED"])["n"][0] == 1
+
+
+def _asset(key, last_updated, lag=60, stale=None, materialized=None):
+    freshness = {"lastUpdated": last_updated, "maxLagMinutes": lag}
+    if stale is not None:
+        freshness["stale"] = stale
+    return {"assetKey": key, "materializedAt": materialized or last_updated, "freshness": freshness}
+
+
+def test_staleness_uses_the_newest_snapshot_and_an_injected_now(store):
+    store.load_records(
+        [
+            make_record("old", createdAt="2026-11-18T00:00:00Z", assets=[
+                _asset("flagged", "2026-11-18T00:00:00Z", stale=False),
+                _asset("lagging", "2026-11-18T00:00:00Z"),
+                _asset("refreshed", "2026-11-18T00:00:00Z"),
+            ]),
+            make_record("new", createdAt="2026-11-20T00:00:00Z", assets=[
+                _asset("flagged", "2026-11-20T00:00:00Z", stale=True),
+                _asset("refreshed", "2026-11-20T00:00:00Z"),
+            ]),
+        ]
+    )  # fmt: skip
+    now = "2026-11-20T00:30:00Z"
+    state = store.asset_state(now=now).set_index("asset_key")
+    assert state.loc["flagged", "current_run_id"] == "new"
+    assert state["is_stale"].to_dict() == {"flagged": True, "lagging": True, "refreshed": False}
+    assert "flagged stale" in state.loc["flagged", "reason"]
+    assert "more than maxLagMinutes 60" in state.loc["lagging", "reason"]
+    # the old run's own snapshot said stale=False: the current state is what counts
+    assert list(store.stale_assets("old", now=now)["asset_key"]) == ["flagged", "lagging"]
+    assert list(store.stale_assets("new", now=now)["asset_key"]) == ["flagged"]
+    assert list(store.stale_assets("old", now="2026-11-18T00:30:00Z")["asset_key"]) == ["flagged"]
+    with pytest.raises(RunNotFound):
+        store.stale_assets("nope", now=now)
+
+
+# -- versions, read-only and locks -----------------------------------------------------
+
+
+def test_store_records_its_schema_version(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with runreplay.open(path) as store:
+        assert store.schema_version == runreplay.store.SCHEMA_VERSION
+    with runreplay.open(path, read_only=True) as store:
+        assert store.counts()["runs"] == 0
+
+
+def test_a_newer_store_fails_clearly(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with runreplay.open(path) as store:
+        store.connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreVersionError, match="schema version 99, newer .* upgrade runreplay"):
+        runreplay.open(path)
+
+
+def test_an_older_store_without_migration_fails_clearly(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with runreplay.open(path) as store:
+        store.connection.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    with pytest.raises(StoreVersionError, match="no migration to 1"):
+        runreplay.open(path)
+
+
+def test_a_foreign_duckdb_file_is_not_taken_over(tmp_path):
+    import duckdb
+
+    path = tmp_path / "other.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE t (x INT)").close()
+    with pytest.raises(StoreVersionError, match="not a runreplay store"):
+        runreplay.open(path)
+
+
+def test_read_only_store_refuses_to_load(tmp_path):
+    path = tmp_path / "s.duckdb"
+    runreplay.open(path).close()
+    with (
+        runreplay.open(path, read_only=True) as store,
+        pytest.raises(RunReplayError, match="read-only"),
+    ):
+        store.load_records([make_record()])
+    with pytest.raises(RunReplayError, match="does not exist"):
+        runreplay.open(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_second_process_gets_a_clear_lock_error(tmp_path):
+    path = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, runreplay
+            store = runreplay.open({str(path)!r})
+            print("open", flush=True)
+            sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(StoreLocked) as raised:
+            runreplay.open(path)
+        message = str(raised.value)
+        assert "in use by another process" in message and "read_only=True" in message
+        assert "Conflicting lock" not in message
+    finally:
+        holder.communicate("done\n", timeout=30)
+    with runreplay.open(path) as store:  # the lock is gone with the other process
+        assert store.counts()["runs"] == 0
