@@ -90,22 +90,37 @@ CREATE TABLE IF NOT EXISTS run_fields (
     value JSON,
     value_type VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS asset_freshness (
+    asset_key VARCHAR NOT NULL,
+    reported_at TIMESTAMPTZ NOT NULL,
+    last_updated TIMESTAMPTZ,
+    max_lag_minutes DOUBLE,
+    stale_flag BOOLEAN,
+    reported_by VARCHAR
+);
 CREATE OR REPLACE VIEW asset_state AS
-SELECT asset_key, run_id, workflow_id, materialized_at, payload, freshness, last_updated,
-       max_lag_minutes, stale_flag,
+SELECT asset_key, run_id, workflow_id, as_of, materialized_at, payload, freshness,
+       last_updated, max_lag_minutes, stale_flag,
        CASE WHEN stale_flag IS NOT NULL THEN stale_flag
             WHEN last_updated IS NULL OR max_lag_minutes IS NULL THEN false
             ELSE current_timestamp - last_updated > to_microseconds(
                 CAST(max_lag_minutes * 60000000 AS BIGINT))
        END AS is_stale
 FROM (
-    SELECT s.*, r.workflow_id,
-           row_number() OVER (
-               PARTITION BY s.asset_key
-               ORDER BY coalesce(s.materialized_at, r.created_at) DESC, r.created_at DESC,
-                        s.run_id DESC
+    SELECT *, row_number() OVER (
+               PARTITION BY asset_key ORDER BY as_of DESC, kind DESC, run_id DESC
            ) AS newest
-    FROM asset_snapshots s JOIN runs r USING (run_id)
+    FROM (
+        SELECT s.asset_key, s.run_id, r.workflow_id,
+               coalesce(s.materialized_at, r.created_at) AS as_of, 0 AS kind,
+               s.materialized_at, s.payload, s.freshness, s.last_updated, s.max_lag_minutes,
+               s.stale_flag
+        FROM asset_snapshots s JOIN runs r USING (run_id)
+        UNION ALL
+        SELECT f.asset_key, NULL, NULL, f.reported_at, 1, NULL, NULL, NULL, f.last_updated,
+               f.max_lag_minutes, f.stale_flag
+        FROM asset_freshness f
+    )
 ) WHERE newest = 1;
 """
 
@@ -621,6 +636,36 @@ class Store:
             ORDER BY asset_key
             """,
             {"now": _utc(now) or datetime.now(UTC), "run_id": run_id},
+        )
+
+    def report_freshness(
+        self,
+        asset_key: str,
+        *,
+        stale: bool | None = None,
+        last_updated: Any = None,
+        max_lag_minutes: float | None = None,
+        reported_at: Any = None,
+        reported_by: str | None = None,
+    ) -> None:
+        """Record an asset's current freshness from outside a run (an operator, a sensor).
+
+        It becomes the asset's current state when it is newer than the asset's newest
+        snapshot; `stale=None` leaves the lag rule (now - last_updated > max_lag) to decide.
+        """
+        self._writable()
+        if max_lag_minutes is not None and max_lag_minutes < 0:
+            raise RunReplayError(f"max_lag_minutes must be >= 0, got {max_lag_minutes}")
+        self._con.execute(
+            "INSERT INTO asset_freshness VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                asset_key,
+                _utc(reported_at) or datetime.now(UTC),
+                _utc(last_updated),
+                max_lag_minutes,
+                stale,
+                reported_by,
+            ],
         )
 
     def counts(self) -> dict[str, int]:

@@ -261,3 +261,25 @@ def test_second_process_gets_a_clear_lock_error(tmp_path):
         holder.communicate("done\n", timeout=30)
     with runreplay.open(path) as store:  # the lock is gone with the other process
         assert store.counts()["runs"] == 0
+
+
+def test_reported_freshness_overrides_older_snapshots(store):
+    store.load_records(
+        [make_record("r", createdAt="2026-11-20T00:00:00Z", assets=[
+            _asset("orders", "2026-11-20T00:00:00Z", stale=False)])]
+    )  # fmt: skip
+    now = "2026-11-20T02:00:00Z"
+    assert store.stale_assets("r", now=now).empty
+    store.report_freshness(
+        "orders", stale=True, reported_at="2026-11-20T01:00:00Z", reported_by="op"
+    )
+    stale = store.stale_assets("r", now=now)
+    assert list(stale["asset_key"]) == ["orders"] and stale["current_run_id"].isna().all()
+    store.report_freshness(
+        "orders",
+        last_updated="2026-11-20T01:30:00Z",
+        max_lag_minutes=60,
+        reported_at="2026-11-20T01:30:00Z",
+    )
+    assert store.stale_assets("r", now=now).empty
+    assert list(store.stale_assets("r", now="2026-11-20T03:00:00Z")["asset_key"]) == ["orders"]

@@ -1,0 +1,125 @@
+"""Load benchmark: Store.load into all tables vs DuckDB's bare read_json and pandas.
+
+    python benchmarks/bench_load.py --runs 100000
+    python benchmarks/bench_load.py --runs 1000000 --repeat 1   # peak RSS must stay < 2 GiB
+
+Data comes from runreplay.sample (fixed seed) written to a temp dir. Each figure is the best
+of --repeat runs, each in a fresh child process so peak RSS belongs to that loader alone.
+Prints `name: ours X s, baseline Y s, ratio Y/X` lines (ratio > 1 means ours is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def child(kind: str, source: str, workdir: str) -> dict:
+    """Run one loader in this (child) process and report seconds and peak RSS."""
+    started = time.perf_counter()
+    if kind == "ours":
+        import runreplay
+
+        with runreplay.open(Path(workdir) / "ours.duckdb") as store:
+            result = store.load(source, progress=False)
+        rows = result.runs
+    elif kind == "duckdb":
+        import duckdb
+
+        con = duckdb.connect(str(Path(workdir) / "bare.duckdb"))
+        con.execute(
+            "CREATE TABLE runs AS SELECT * FROM read_json(?, format='newline_delimited')", [source]
+        )
+        rows = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        con.close()
+    elif kind == "pandas":
+        import orjson
+        import pandas as pd
+
+        with open(source, "rb") as stream:
+            records = [orjson.loads(line) for line in stream]
+        frame = pd.json_normalize(records)
+        rows = len(frame)
+    else:
+        raise SystemExit(f"unknown loader {kind}")
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "rows": rows, "peak_rss_mib": peak_mib}
+
+
+def measure(kind: str, source: Path, repeat: int) -> dict:
+    best: dict | None = None
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as workdir:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", kind, "--source", str(source),
+                 "--workdir", workdir],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        figure = json.loads(out.stdout.strip().splitlines()[-1])
+        if best is None or figure["seconds"] < best["seconds"]:
+            best = figure
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100_000, help="total runs (3 workflows)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-pandas", action="store_true", help="at 1M runs pandas needs GBs")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.source, args.workdir)))
+        return
+
+    from runreplay import sample
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "runs.ndjson"
+        started = time.perf_counter()
+        count = sample.write_ndjson(
+            source, sample.generate(runs_per_workflow=args.runs // 3, seed=args.seed)
+        )
+        size_mib = source.stat().st_size / 2**20
+        print(
+            f"data: {count} runs, {size_mib:.1f} MiB NDJSON "
+            f"(generated in {time.perf_counter() - started:.1f} s)"
+        )
+        ours = measure("ours", source, args.repeat)
+        bare = measure("duckdb", source, args.repeat)
+        print(
+            f"load all tables vs duckdb read_json (bare runs table): ours {ours['seconds']:.2f} s, "
+            f"baseline {bare['seconds']:.2f} s, ratio {bare['seconds'] / ours['seconds']:.2f} "
+            f"(target >= 0.33, i.e. within 3x)"
+        )
+        if not args.skip_pandas:
+            pandas = measure("pandas", source, args.repeat)
+            print(
+                f"load all tables vs pandas.json_normalize: ours {ours['seconds']:.2f} s, "
+                f"baseline {pandas['seconds']:.2f} s, "
+                f"ratio {pandas['seconds'] / ours['seconds']:.2f} (target >= 5)"
+            )
+        print(
+            f"throughput: ours {count / ours['seconds']:,.0f} runs/s, "
+            f"duckdb bare {count / bare['seconds']:,.0f} runs/s"
+        )
+        print(
+            f"peak RSS: ours {ours['peak_rss_mib']:.0f} MiB, duckdb bare "
+            f"{bare['peak_rss_mib']:.0f} MiB"
+            + ("" if args.skip_pandas else f", pandas {pandas['peak_rss_mib']:.0f} MiB")
+            + " (target at 1M runs: ours < 2048 MiB)"
+        )
+
+
+if __name__ == "__main__":
+    main()
