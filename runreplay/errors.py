@@ -8,6 +8,7 @@
     ├── StoreLocked           another process holds the DuckDB file for writing
     ├── StoreVersionError     the store file was written by an incompatible schema version
     ├── InvalidPath           a field path or path glob does not parse
+    ├── SampleError           sample-data arguments that cannot make a sample
     └── ApiError              the core API answered with an error (see runreplay.client)
 
 Callers catch the base class or a precise leaf. Every message says what is wrong and what
@@ -99,3 +100,7 @@ class StoreVersionError(RunReplayError):
 
 class InvalidPath(RunReplayError, ValueError):
     """A field path or a path glob does not parse."""
+
+
+class SampleError(RunReplayError, ValueError):
+    """Arguments to the sample-data generator that cannot make a sample."""

@@ -13,6 +13,7 @@ store inserts through Arrow.
 from __future__ import annotations
 
 import contextlib
+import gc
 import glob as globlib
 import gzip
 import hashlib
@@ -28,7 +29,7 @@ import orjson
 import pyarrow as pa
 
 from runreplay.errors import InvalidRunRecord, RecordProblem, SourceError
-from runreplay.model import OBJECT_SECTIONS, dumps, extra_of, format_timestamp
+from runreplay.model import OBJECT_SECTIONS, dumps, extra_of, format_timestamp, normalize_record
 from runreplay.paths import flatten
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
@@ -123,10 +124,11 @@ class _Progress:
 
 
 def read_source(path: Path, progress: _Progress | None = None, base: int = 0) -> Iterator[tuple]:
-    """Yield `(unit, number, record_or_problem)` for every record of one file.
+    """Yield `(unit, number, record)` for every record of one file.
 
-    `number` is the 1-based line (NDJSON), record (JSON array) or row (Parquet). A
-    `RecordProblem` stands in for a record that cannot be parsed.
+    `number` is the 1-based line (NDJSON), record (JSON array) or row (Parquet). `record` is
+    a dict, the raw bytes of an NDJSON line (parsed later, maybe in a worker process), or a
+    `RecordProblem` standing in for a record that cannot be read.
     """
     name = path.name.lower()
     try:
@@ -173,18 +175,7 @@ def _read_ndjson(path: Path, progress: _Progress | None, base: int) -> Iterator[
                 if not line.strip():
                     continue
                 any_record = True
-                try:
-                    yield "line", number, orjson.loads(line)
-                except orjson.JSONDecodeError as error:
-                    yield (
-                        "line",
-                        number,
-                        RecordProblem(
-                            f"not valid JSON ({error}); fix or remove this line",
-                            source=str(path),
-                            line=number,
-                        ),
-                    )
+                yield "line", number, line
         except (gzip.BadGzipFile, EOFError) as error:
             yield (
                 "line",
@@ -342,6 +333,91 @@ def value_type(value: Any) -> str:
     return kind.__name__
 
 
+@dataclass
+class Batch:
+    """What `build_batch` made of a chunk of records, ready for the store to insert.
+
+    `entries` lists the accepted records in order as (run_id, digest, source, unit, number);
+    `problems` the rejected ones as (RecordProblem, is_duplicate) — problems, not exceptions,
+    so a batch built in a worker process pickles cleanly.
+    """
+
+    tables: dict[str, pa.Table] | None
+    entries: list[tuple[str, str, str, str, int]]
+    problems: list[tuple[RecordProblem, bool]]
+    skipped: int = 0
+
+
+def build_batch(items: list[tuple], check_json: bool = False) -> Batch:
+    """Parse, validate and normalise a chunk of `(source, unit, number, record)` items into rows.
+
+    A pure function of its input so it can run in a worker process. Records repeated within
+    the chunk are skipped when identical and rejected when their content differs.
+    """
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived containers: GC passes would cost ~40 %
+    try:
+        rows = RowBatch()
+        entries: list[tuple[str, str, str, str, int]] = []
+        problems: list[tuple[RecordProblem, bool]] = []
+        seen: dict[str, tuple[str, int]] = {}
+        skipped = 0
+        for source, unit, number, raw in items:
+            if isinstance(raw, bytes):
+                try:
+                    raw = orjson.loads(raw)
+                except orjson.JSONDecodeError as error:
+                    raw = RecordProblem(
+                        f"not valid JSON ({error}); fix or remove this line",
+                        source=source,
+                        line=number,
+                    )
+            if isinstance(raw, RecordProblem):
+                raw.unit = unit
+                problems.append((raw, False))
+                continue
+            try:
+                record = normalize_record(raw, source=source, line=number, check_json=check_json)
+            except InvalidRunRecord as error:
+                error.problem.unit = unit
+                problems.append((error.problem, False))
+                continue
+            digest = content_hash(record)
+            run_id = record["runId"]
+            first = seen.get(run_id)
+            if first is not None:
+                if first[0] == digest:
+                    skipped += 1
+                else:
+                    problems.append(
+                        (duplicate_problem(run_id, source, unit, number, first[1]), True)
+                    )
+                continue
+            seen[run_id] = (digest, number)
+            rows.add(record, digest, source)
+            entries.append((run_id, digest, source, unit, number))
+        return Batch(rows.tables() if rows.count else None, entries, problems, skipped)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def duplicate_problem(
+    run_id: str, source: str, unit: str, number: int, first_number: int | str
+) -> RecordProblem:
+    """The problem of a runId that appears twice in one load with different content."""
+    first = first_number if isinstance(first_number, str) else f"{unit} {first_number}"
+    return RecordProblem(
+        f"the same runId appeared earlier in this load ({first}) with different content; "
+        "keep one version of the run",
+        source=source,
+        line=number,
+        run_id=run_id,
+        field="runId",
+        unit=unit,
+    )
+
+
 _RUN_TIME_COLUMNS = ("created_at", "started_at", "finished_at")
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -409,17 +485,17 @@ class RowBatch:
             assets["extra"].append(dumps(unknown) if unknown else None)
 
         fields = self.fields
-        f_run, f_section, f_path = fields["run_id"], fields["section"], fields["path"]
-        f_value, f_type = fields["value"], fields["value_type"]
         for section in FIELD_SECTIONS:
             if not record[section]:
                 continue  # an empty section has no fields
-            for path, leaf in flatten(record[section], section).items():
-                f_run.append(run_id)
-                f_section.append(section)
-                f_path.append(path)
-                f_value.append(dumps(leaf))
-                f_type.append(value_type(leaf))
+            leaves = flatten(record[section], section)
+            count = len(leaves)
+            fields["run_id"].extend([run_id] * count)
+            fields["section"].extend([section] * count)
+            fields["path"].extend(leaves)
+            values = leaves.values()
+            fields["value"].extend(map(dumps, values))
+            fields["value_type"].extend(map(value_type, values))
         self.count += 1
 
     def tables(self) -> dict[str, pa.Table]:

@@ -11,15 +11,20 @@ asset_state. Times are stored as UTC TIMESTAMPTZ; DataFrames carry UTC-aware dat
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from runreplay import __version__
 from runreplay.errors import (
@@ -31,13 +36,21 @@ from runreplay.errors import (
     StoreLocked,
     StoreVersionError,
 )
-from runreplay.ingest import LoadResult, RowBatch, _Progress, content_hash, expand_sources
+from runreplay.ingest import (
+    Batch,
+    LoadResult,
+    _Progress,
+    build_batch,
+    duplicate_problem,
+    expand_sources,
+)
 from runreplay.ingest import read_source as _read_source
-from runreplay.model import format_timestamp, loads, normalize_record
+from runreplay.model import format_timestamp, loads
 
 SCHEMA_VERSION = 1
 BATCH_RECORDS = 2000
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -171,6 +184,46 @@ def _iso(moment: Any) -> str | None:
     return None if moment is None else format_timestamp(moment)
 
 
+def _chunks(items: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    chunk: list[tuple] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _batches(items: Iterable[tuple], check_json: bool, workers: int) -> Iterator[Batch]:
+    """Build batches in order, in this process or in `workers` processes (bounded in flight)."""
+    chunks = _chunks(items, BATCH_RECORDS)
+    if workers <= 1:
+        for chunk in chunks:
+            yield build_batch(chunk, check_json)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["runreplay.ingest"])
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    in_flight: deque = deque()
+    try:
+        for chunk in chunks:
+            in_flight.append(pool.submit(build_batch, chunk, check_json))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _auto_workers(total_bytes: int) -> int:
+    """Worker processes for a load: parallel parsing pays off only for big inputs."""
+    if total_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 class Store:
     """Run histories in DuckDB. Create with `runreplay.open(path)`."""
 
@@ -289,6 +342,7 @@ class Store:
         replace: bool = False,
         on_error: str = "raise",
         progress: bool | None = None,
+        workers: int | None = None,
     ) -> LoadResult:
         """Load NDJSON / JSON / Parquet files, globs or directories in one transaction.
 
@@ -296,7 +350,9 @@ class Store:
         InvalidRunRecord naming file, line, runId and field. With on_error="skip" the valid
         records load and every bad one is listed in `LoadResult.errors`. An identical record
         already stored is skipped; the same runId with other content is an error unless
-        `replace=True`. `progress=None` shows a bar for loads over 8 MiB.
+        `replace=True`. `progress=None` shows a bar for loads over 8 MiB. `workers` processes
+        parse and validate in parallel (default: one per core, up to 4, for loads over 32 MiB;
+        1 keeps everything in this process).
         """
         if not sources:
             raise RunReplayError("give at least one file, glob or directory to load")
@@ -314,7 +370,13 @@ class Store:
                 tracker.advance_to(0, base)
 
         try:
-            result = self._ingest(items(), replace=replace, on_error=on_error, check_json=False)
+            result = self._ingest(
+                items(),
+                replace=replace,
+                on_error=on_error,
+                check_json=False,
+                workers=_auto_workers(sum(sizes)) if workers is None else workers,
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -357,15 +419,20 @@ class Store:
         return tqdm(total=total, unit=unit, unit_scale=True, desc="loading runs")
 
     def _ingest(
-        self, items: Iterable[tuple], *, replace: bool, on_error: str, check_json: bool
+        self,
+        items: Iterable[tuple],
+        *,
+        replace: bool,
+        on_error: str,
+        check_json: bool,
+        workers: int = 1,
     ) -> LoadResult:
         if on_error not in ("raise", "skip"):
             raise RunReplayError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self._writable()
         started = time.perf_counter()
         result = LoadResult()
-        seen: dict[str, tuple[str, str]] = {}
-        pending: list[tuple[dict, str, RecordProblem]] = []
+        seen: dict[str, tuple[str, str, str, int]] = {}
 
         def problem(error: InvalidRunRecord) -> None:
             if on_error == "raise":
@@ -373,86 +440,88 @@ class Store:
             result.errors.append(error)
 
         self._con.execute("BEGIN TRANSACTION")
+        batches = _batches(items, check_json, workers)
         try:
-            for source, unit, number, raw in items:
-                if isinstance(raw, RecordProblem):
-                    raw.unit = unit
-                    problem(InvalidRunRecord(raw))
-                    continue
-                try:
-                    record = normalize_record(
-                        raw, source=source, line=number, check_json=check_json
-                    )
-                except InvalidRunRecord as error:
-                    error.problem.unit = unit
-                    problem(InvalidRunRecord(error.problem))
-                    continue
-                digest = content_hash(record)
-                run_id = record["runId"]
-                where = RecordProblem("", source=source, line=number, run_id=run_id, unit=unit)
-                first = seen.get(run_id)
-                if first is not None:
-                    if first[0] == digest:
-                        result.skipped += 1
-                    else:
-                        where.field = "runId"
-                        where.message = (
-                            f"the same runId appeared earlier in this load ({first[1]}) with "
-                            "different content; keep one version of the run"
-                        )
-                        problem(DuplicateRunError(where))
-                    continue
-                seen[run_id] = (digest, f"{source} {unit} {number}")
-                pending.append((record, digest, where))
-                if len(pending) >= BATCH_RECORDS:
-                    self._flush(pending, replace, problem, result)
-                    pending = []
-            self._flush(pending, replace, problem, result)
+            for batch in batches:
+                for found, duplicate in batch.problems:
+                    problem(DuplicateRunError(found) if duplicate else InvalidRunRecord(found))
+                result.skipped += batch.skipped
+                self._insert(batch, seen, replace, problem, result)
             self._con.execute("COMMIT")
         except BaseException:
             self._con.execute("ROLLBACK")
             raise
+        finally:
+            batches.close()
         result.seconds = time.perf_counter() - started
         return result
 
-    def _flush(self, pending: list, replace: bool, problem, result: LoadResult) -> None:
-        if not pending:
+    def _insert(self, batch: Batch, seen: dict, replace: bool, problem, result: LoadResult) -> None:
+        """Insert one built batch, minus runs seen earlier in this load or already stored."""
+        if batch.tables is None:
             return
-        ids = [record["runId"] for record, _, _ in pending]
+        excluded: set[str] = set()
+        fresh = []
+        for run_id, digest, source, unit, number in batch.entries:
+            first = seen.get(run_id)
+            if first is None:
+                seen[run_id] = (digest, source, unit, number)
+                fresh.append((run_id, digest, source, unit, number))
+                continue
+            excluded.add(run_id)
+            if first[0] == digest:
+                result.skipped += 1
+            else:
+                where = f"{first[1]} {first[2]} {first[3]}"
+                problem(DuplicateRunError(duplicate_problem(run_id, source, unit, number, where)))
         stored = dict(
             self._con.execute(
-                "SELECT run_id, content_hash FROM runs WHERE run_id IN (SELECT unnest(?))", [ids]
+                "SELECT run_id, content_hash FROM runs WHERE run_id IN (SELECT unnest(?))",
+                [[entry[0] for entry in fresh]],
             ).fetchall()
         )
-        batch = RowBatch()
         replaced: list[str] = []
-        for record, digest, where in pending:
-            stored_digest = stored.get(record["runId"])
-            if stored_digest is not None:
-                if stored_digest == digest:
-                    result.skipped += 1
-                    continue
-                if not replace:
-                    where.field = "runId"
-                    where.message = (
-                        "this runId is already in the store with different content; load with "
-                        "replace=True (`--replace`) to overwrite it, or fix the runId"
+        for run_id, digest, source, unit, number in fresh:
+            stored_digest = stored.get(run_id)
+            if stored_digest is None:
+                continue
+            if stored_digest == digest:
+                result.skipped += 1
+                excluded.add(run_id)
+            elif replace:
+                replaced.append(run_id)
+            else:
+                excluded.add(run_id)
+                problem(
+                    DuplicateRunError(
+                        RecordProblem(
+                            "this runId is already in the store with different content; load "
+                            "with replace=True (`--replace`) to overwrite it, or fix the runId",
+                            source=source,
+                            line=number,
+                            run_id=run_id,
+                            field="runId",
+                            unit=unit,
+                        )
                     )
-                    problem(DuplicateRunError(where))
-                    continue
-                replaced.append(record["runId"])
-            batch.add(record, digest, where.source or "")
+                )
         if replaced:
             for table in ("runs", "run_events", "asset_snapshots", "run_fields"):
                 self._con.execute(
                     f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced]
                 )
             result.replaced += len(replaced)
-        if not batch.count:
-            return
-        tables = batch.tables()
+        tables = batch.tables
+        if excluded:
+            drop = pa.array(sorted(excluded), pa.string())
+            tables = {
+                name: table.filter(pc.invert(pc.is_in(table["run_id"], value_set=drop)))
+                for name, table in tables.items()
+            }
         con = self._con
         for name, table in tables.items():
+            if not table.num_rows:
+                continue
             con.register("_runreplay_batch", table)
             try:
                 if name == "runs":

@@ -306,3 +306,35 @@ def test_batches_span_the_transaction(store, tmp_path, monkeypatch):
     assert store.counts() == {"runs": 0, "run_events": 0, "asset_snapshots": 0, "run_fields": 0}
     path.write_bytes(good)
     assert store.load(path).runs == 10
+
+
+def test_worker_processes_load_exactly_what_one_process_loads(tmp_path, sample_path):
+    import runreplay
+
+    with (
+        runreplay.open(tmp_path / "one.duckdb") as one,
+        runreplay.open(tmp_path / "two.duckdb") as two,
+    ):
+        first = one.load(sample_path, workers=1)
+        second = two.load(sample_path, workers=2)
+        assert (first.runs, first.events, first.fields) == (
+            second.runs,
+            second.events,
+            second.fields,
+        )
+        assert contents(one)["run_fields"] == contents(two)["run_fields"]
+        assert contents(one)["run_events"] == contents(two)["run_events"]
+
+
+def test_worker_processes_keep_the_load_all_or_nothing(store, tmp_path, monkeypatch):
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 4)
+    path = tmp_path / "many.ndjson"
+    good = b"".join(line(make_record(f"run-{i:03d}")) for i in range(20))
+    path.write_bytes(good + b"{broken\n" + good)
+    with pytest.raises(InvalidRunRecord, match="many.ndjson line 21: not valid JSON"):
+        store.load(path, workers=2)
+    assert store.counts()["runs"] == 0
+    result = store.load(path, workers=2, on_error="skip")
+    assert (result.runs, result.skipped, len(result.errors)) == (20, 20, 1)
