@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from runreplay import __version__
 from runreplay.errors import (
@@ -51,6 +55,7 @@ SCHEMA_VERSION = 1
 BATCH_RECORDS = 2000
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -160,9 +165,17 @@ _MIGRATIONS: dict[int, str] = {}
 """SQL that upgrades a store from version N to N+1, keyed by N."""
 
 
-def open(path: str | os.PathLike = ":memory:", read_only: bool = False) -> Store:  # noqa: A001
-    """Open (creating when needed) a runreplay store: a DuckDB file or ":memory:"."""
-    return Store(path, read_only=read_only)
+def open(  # noqa: A001
+    path: str | os.PathLike = ":memory:",
+    read_only: bool = False,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+) -> Store:
+    """Open (creating when needed) a runreplay store: a DuckDB file or ":memory:".
+
+    `memory_limit` caps DuckDB's buffer pool (it spills to disk beyond it); None leaves
+    DuckDB's default of 80 % of RAM.
+    """
+    return Store(path, read_only=read_only, memory_limit=memory_limit)
 
 
 def _utc(moment: Any) -> datetime | None:
@@ -178,6 +191,12 @@ def _utc(moment: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, as stored
     return moment.astimezone(UTC)
+
+
+def _memory_limit(text: str) -> str:
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, re.I):
+        raise RunReplayError(f"memory_limit {text!r} is not a size such as '1GB' or '512MiB'")
+    return text.strip()
 
 
 def _iso(moment: Any) -> str | None:
@@ -227,9 +246,15 @@ def _auto_workers(total_bytes: int) -> int:
 class Store:
     """Run histories in DuckDB. Create with `runreplay.open(path)`."""
 
-    def __init__(self, path: str | os.PathLike = ":memory:", read_only: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike = ":memory:",
+        read_only: bool = False,
+        memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+    ):
         self.path = os.fspath(path)
         self.read_only = read_only
+        self._in_transaction = False
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise RunReplayError(
                 f"cannot open {self.path!r} read-only: the file does not exist; "
@@ -249,6 +274,9 @@ class Store:
                 ) from None
             raise RunReplayError(f"cannot open store {self.path!r}: {error}") from None
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
+        if memory_limit is not None:
+            self._con.execute(f"SET memory_limit = '{_memory_limit(memory_limit)}'")
         self._prepare_schema()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -439,27 +467,73 @@ class Store:
                 raise error
             result.errors.append(error)
 
-        self._con.execute("BEGIN TRANSACTION")
-        batches = _batches(items, check_json, workers)
-        try:
-            for batch in batches:
-                for found, duplicate in batch.problems:
-                    problem(DuplicateRunError(found) if duplicate else InvalidRunRecord(found))
-                result.skipped += batch.skipped
-                self._insert(batch, seen, replace, problem, result)
-            self._con.execute("COMMIT")
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        finally:
-            batches.close()
+        # Batches are checked and staged as Parquet first, then inserted in one transaction:
+        # DuckDB holds a transaction's appended rows in memory, but streams an
+        # INSERT ... SELECT from Parquet to disk, so memory stays flat however big the load.
+        replaced: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="runreplay-load-") as staging:
+            writers: dict[str, pq.ParquetWriter] = {}
+            batches = _batches(items, check_json, workers)
+            try:
+                for batch in batches:
+                    for found, duplicate in batch.problems:
+                        problem(DuplicateRunError(found) if duplicate else InvalidRunRecord(found))
+                    result.skipped += batch.skipped
+                    tables = self._accept(batch, seen, replace, problem, result, replaced)
+                    for name, table in tables.items():
+                        if name not in writers:
+                            writers[name] = pq.ParquetWriter(
+                                Path(staging) / f"{name}.parquet", table.schema, compression="none"
+                            )
+                        writers[name].write_table(table)
+            finally:
+                batches.close()
+                for writer in writers.values():
+                    writer.close()
+            self._commit_staged(staging, list(writers), replaced)
+        result.replaced = len(replaced)
         result.seconds = time.perf_counter() - started
         return result
 
-    def _insert(self, batch: Batch, seen: dict, replace: bool, problem, result: LoadResult) -> None:
-        """Insert one built batch, minus runs seen earlier in this load or already stored."""
-        if batch.tables is None:
+    def _commit_staged(self, staging: str, tables: list[str], replaced: list[str]) -> None:
+        con = self._con
+        owns_transaction = not self._in_transaction  # inside a caller's transaction: join it
+        if not owns_transaction:
+            self._write_staged(staging, tables, replaced)
             return
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._write_staged(staging, tables, replaced)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def _write_staged(self, staging: str, tables: list[str], replaced: list[str]) -> None:
+        con = self._con
+        if replaced:
+            for table in ("runs", "run_events", "asset_snapshots", "run_fields"):
+                con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced])
+        for name in tables:
+            extra = ", current_timestamp" if name == "runs" else ""
+            con.execute(
+                f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?)",
+                [str(Path(staging) / f"{name}.parquet")],
+            )
+
+    def _accept(
+        self,
+        batch: Batch,
+        seen: dict,
+        replace: bool,
+        problem,
+        result: LoadResult,
+        replaced: list[str],
+    ) -> dict[str, pa.Table]:
+        """The rows of one built batch to write: minus runs seen earlier in this load or
+        already stored; runs to overwrite go to `replaced`. Reads the store, never writes."""
+        if batch.tables is None:
+            return {}
         excluded: set[str] = set()
         fresh = []
         for run_id, digest, source, unit, number in batch.entries:
@@ -480,7 +554,6 @@ class Store:
                 [[entry[0] for entry in fresh]],
             ).fetchall()
         )
-        replaced: list[str] = []
         for run_id, digest, source, unit, number in fresh:
             stored_digest = stored.get(run_id)
             if stored_digest is None:
@@ -505,12 +578,6 @@ class Store:
                         )
                     )
                 )
-        if replaced:
-            for table in ("runs", "run_events", "asset_snapshots", "run_fields"):
-                self._con.execute(
-                    f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced]
-                )
-            result.replaced += len(replaced)
         tables = batch.tables
         if excluded:
             drop = pa.array(sorted(excluded), pa.string())
@@ -518,24 +585,35 @@ class Store:
                 name: table.filter(pc.invert(pc.is_in(table["run_id"], value_set=drop)))
                 for name, table in tables.items()
             }
-        con = self._con
-        for name, table in tables.items():
-            if not table.num_rows:
-                continue
-            con.register("_runreplay_batch", table)
-            try:
-                if name == "runs":
-                    con.execute(
-                        "INSERT INTO runs SELECT *, current_timestamp FROM _runreplay_batch"
-                    )
-                else:
-                    con.execute(f"INSERT INTO {name} SELECT * FROM _runreplay_batch")
-            finally:
-                con.unregister("_runreplay_batch")
         result.runs += tables["runs"].num_rows
         result.events += tables["run_events"].num_rows
         result.assets += tables["asset_snapshots"].num_rows
         result.fields += tables["run_fields"].num_rows
+        return tables
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Several writes as one transaction: loads inside it join it, all or nothing.
+
+        >>> with store.transaction() as connection:  # doctest: +SKIP
+        ...     store.load_records([new_run])
+        ...     connection.execute("INSERT INTO audit VALUES (...)")
+        """
+        self._writable()
+        if self._in_transaction:
+            raise RunReplayError(
+                "a transaction is already open on this store; do these writes inside it"
+            )
+        self._con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield self._con
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_transaction = False
 
     def _writable(self) -> None:
         if self.read_only:
