@@ -8,8 +8,14 @@
     ├── StoreLocked           another process holds the DuckDB file for writing
     ├── StoreVersionError     the store file was written by an incompatible schema version
     ├── InvalidPath           a field path or path glob does not parse
+    ├── InvalidPredicate      a run predicate (bisect's `failing`) does not parse
     ├── SampleError           sample-data arguments that cannot make a sample
-    └── ApiError              the core API answered with an error (see runreplay.client)
+    └── ApiError              the core API answered with an error, or could not be reached
+        ├── BadRequest        400: the request was malformed (body, query, idempotency key)
+        ├── Unauthorized      401: no token, or a token the server does not know
+        ├── NotFound          404: an unknown run or route
+        ├── ServerError       5xx: the server failed while handling the request
+        └── ApiUnavailable    no answer (connection refused, timeout) or 502/503/504 after retries
 
 Callers catch the base class or a precise leaf. Every message says what is wrong and what
 to do next.
@@ -102,5 +108,62 @@ class InvalidPath(RunReplayError, ValueError):
     """A field path or a path glob does not parse."""
 
 
+class InvalidPredicate(RunReplayError, ValueError):
+    """A run predicate such as `output.metrics.auc < 0.9` does not parse; names where it stops."""
+
+    def __init__(self, expression: str, position: int, message: str):
+        self.expression = expression
+        self.position = position
+        super().__init__(
+            f"cannot use the predicate {expression!r}: at character {position}, {message}\n"
+            f"    {expression}\n    {' ' * position}^"
+        )
+
+
 class SampleError(RunReplayError, ValueError):
     """Arguments to the sample-data generator that cannot make a sample."""
+
+
+class ApiError(RunReplayError):
+    """The core API answered with an error; carries the HTTP status, the error code and message.
+
+    `status_code` is None when no HTTP answer came back at all (see ApiUnavailable).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        url: str | None = None,
+    ):
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.url = url
+        where = " ".join(str(part) for part in (status_code, code) if part is not None)
+        text = message
+        if where or url:
+            text += f" ({where}{' from ' if where and url else ''}{url or ''})"
+        super().__init__(text)
+
+
+class BadRequest(ApiError):
+    """400: the server refused the request's body, query or Idempotency-Key."""
+
+
+class Unauthorized(ApiError):
+    """401: no bearer token, or one the server does not know; set RUNREPLAY_TOKEN."""
+
+
+class NotFound(ApiError):
+    """404: the run (or the route) is unknown to the server."""
+
+
+class ServerError(ApiError):
+    """5xx: the server failed while handling the request; its log has the details."""
+
+
+class ApiUnavailable(ApiError):
+    """The server could not be reached, timed out, or answered 502/503/504 after retries."""

@@ -634,9 +634,16 @@ class Store:
         since: Any = None,
         until: Any = None,
         limit: int | None = None,
+        search: str | None = None,
     ) -> pd.DataFrame:
-        """Runs newest first: run_id, workflow_id, status, created_at, ..., duration_seconds."""
+        """Runs newest first: run_id, workflow_id, status, created_at, ..., duration_seconds.
+
+        `search` keeps the runs whose id contains it (case-insensitive, no wildcards).
+        """
         conditions, params = [], []
+        if search:
+            conditions.append("contains(lower(run_id), lower(?))")
+            params.append(search.strip())
         if workflow is not None:
             conditions.append("workflow_id = ?")
             params.append(workflow)

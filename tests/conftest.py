@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +109,106 @@ def cli_env(tmp_path):
     env.pop("RUNREPLAY_DB", None)
     env["NO_COLOR"] = "1"
     return env
+
+
+# -- a live core API server on 127.0.0.1 (real sockets) -----------------------------------
+
+FIXED_NOW = datetime(2026, 12, 1, tzinfo=UTC)
+"""The server clock in tests: staleness never depends on the wall clock."""
+TOKENS = {"alice": "alice-secret-token-0001", "bob": "bob-secret-token-0002"}
+
+
+@dataclass
+class LiveServer:
+    """A core API server running in a thread of the test process."""
+
+    url: str
+    app: Any
+    server: Any
+    thread: threading.Thread
+    tokens: dict[str, str]
+    sent_replays: int = 0
+    """Replay requests a test sent (its helpers count them): the audit must hold as many rows."""
+
+    def headers(self, operator: str = "alice", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[operator]}", **extra}
+
+    @property
+    def database(self):
+        """The server's ServerDatabase (use under `database.lock`)."""
+        return self.app.state.runreplay.database
+
+    def count(self, sql: str, params: Any = None) -> int:
+        with self.database.lock:
+            return self.database.connection.execute(sql, params).fetchone()[0]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        if self.thread.is_alive():
+            raise RuntimeError("the test server did not stop within 10 s")
+
+
+def start_server(
+    db_path: Path,
+    *,
+    execute: bool = False,
+    clock: Callable[[], datetime] | None = None,
+    event_delay: float = 0.01,
+    tokens: dict[str, str] | None = None,
+) -> LiveServer:
+    """Start create_app(db_path) under uvicorn on a free 127.0.0.1 port; wait until it listens."""
+    import socket
+
+    import uvicorn
+
+    from runreplay.server import create_app
+
+    tokens = dict(tokens or TOKENS)
+    app = create_app(
+        db_path, tokens, clock=clock or (lambda: FIXED_NOW), execute=execute,
+        event_delay=event_delay,
+    )  # fmt: skip
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, log_config=None)
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="test-server", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start within 10 s")
+        time.sleep(0.01)
+    return LiveServer(f"http://127.0.0.1:{port}", app, server, thread, tokens)
+
+
+@pytest.fixture(scope="session")
+def server_db_template(tmp_path_factory) -> Path:
+    """A server DuckDB file holding the committed sample, built once per session."""
+    if not SAMPLE.exists():
+        pytest.fail(f"the committed sample {SAMPLE} is missing")
+    path = tmp_path_factory.mktemp("server-template") / "server.duckdb"
+    with runreplay.open(path) as template:
+        template.load(SAMPLE)
+    return path
+
+
+@pytest.fixture
+def server_db(tmp_path, server_db_template) -> Path:
+    """A fresh copy of the sample server database for one test."""
+    path = tmp_path / "server.duckdb"
+    shutil.copyfile(server_db_template, path)
+    return path
+
+
+@pytest.fixture
+def live_server(server_db):
+    """A core API server over the sample, fixed clock, executor off; stopped after the test."""
+    server = start_server(server_db)
+    yield server
+    server.stop()

@@ -1,0 +1,269 @@
+"""`runreplay serve` as a real process (SIGKILL and restart, tokens) and the API commands."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import RUNREPLAY_BIN, SAMPLE
+
+LAST_GOOD, FIRST_BAD = "run-000345", "run-000347"
+TOKENS_ENV = "alice:alice-process-token-1"
+ALICE = {"Authorization": "Bearer alice-process-token-1"}
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELED")
+
+
+class ServeProcess:
+    """`runreplay serve` in a subprocess; `url` once it announced that it listens."""
+
+    def __init__(self, args: list[str], env: dict[str, str], timeout: float = 30):
+        self.process = subprocess.Popen(
+            [str(RUNREPLAY_BIN), "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            bufsize=0,  # unbuffered: select() on the pipe must see every line
+        )
+        self.output = ""
+        deadline = time.monotonic() + timeout
+        while "runreplay core API on" not in self.output:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.kill()
+                raise AssertionError(f"serve did not start:\n{self.output}")
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
+            if ready:
+                line = self.process.stdout.readline().decode()
+                self.output += line
+        self.url = re.search(r"on (http://127\.0\.0\.1:\d+)", self.output).group(1)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self) -> str:
+        """Stop gracefully (SIGTERM) and return everything it printed."""
+        self.process.send_signal(signal.SIGTERM)
+        rest, _ = self.process.communicate(timeout=15)
+        self.output += rest.decode()
+        return self.output
+
+
+@pytest.fixture
+def serve_env(cli_env):
+    env = dict(cli_env)
+    env["RUNREPLAY_TOKENS"] = TOKENS_ENV
+    for name in ("RUNREPLAY_API_URL", "RUNREPLAY_TOKEN", "RUNREPLAY_SERVER_DB"):
+        env.pop(name, None)
+    return env
+
+
+def _get(url: str, path: str) -> dict:
+    response = requests.get(url + path, headers=ALICE, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_restart_keeps_every_acknowledged_replay(tmp_path, serve_env):
+    db = tmp_path / "server.duckdb"
+    args = ["--db", str(db), "--load", str(SAMPLE), "--execute", "--event-delay", "0.1"]
+    server = ServeProcess(args, serve_env)
+    acknowledged: dict[str, dict] = {}
+    try:
+        for index in range(6):
+            run_id = FIRST_BAD if index % 2 else LAST_GOOD
+            body = {"allowStaleAssets": True} if index % 3 == 0 else {}
+            headers = {**ALICE, "Idempotency-Key": f"key-{index}"}
+            response = requests.post(
+                f"{server.url}/workflow-runs/{run_id}/replay",
+                json=body,
+                headers=headers,
+                timeout=10,
+            )
+            assert response.status_code in (202, 409)
+            if response.status_code == 202:
+                acknowledged[response.json()["run"]["runId"]] = response.json()["run"]
+        deadline = time.monotonic() + 10
+        while _get(server.url, f"/workflow-runs/{next(iter(acknowledged))}")["status"] == "QUEUED":
+            assert time.monotonic() < deadline, "the executor never started a run"
+            time.sleep(0.02)
+        audit_before = _get(server.url, "/audit")["audit"]
+        statuses = [
+            _get(server.url, f"/workflow-runs/{run_id}")["status"] for run_id in acknowledged
+        ]
+        server.kill()  # SIGKILL while the executor is in the middle of a run
+    finally:
+        server.kill()
+
+    assert len(audit_before) == 6 and len(acknowledged) >= 3
+    assert {"RUNNING", "RETRYING"} & set(statuses) and "QUEUED" in statuses, statuses
+    restarted = ServeProcess(args, serve_env)
+    try:
+        assert _get(restarted.url, "/audit")["audit"] == audit_before
+        for run_id, queued in acknowledged.items():
+            stored = _get(restarted.url, f"/workflow-runs/{run_id}")
+            for key in ("runKey", "partitionKey", "parameters", "triggerPayload", "replayOf"):
+                assert stored[key] == queued[key]
+        # the restarted executor finishes what the killed one left, from its start
+        deadline = time.monotonic() + 30
+        while True:
+            statuses = {
+                run_id: _get(restarted.url, f"/workflow-runs/{run_id}")["status"]
+                for run_id in acknowledged
+            }
+            if all(status in FINISHED for status in statuses.values()):
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.1)
+        for run_id, status in statuses.items():
+            expected = "FAILED" if acknowledged[run_id]["replayOf"] == FIRST_BAD else "SUCCEEDED"
+            assert status == expected, run_id
+        # a repeat of an acknowledged request after the crash still gets its first answer
+        response = requests.post(
+            f"{restarted.url}/workflow-runs/{FIRST_BAD}/replay",
+            json={},
+            headers={**ALICE, "Idempotency-Key": "key-1"},
+            timeout=10,
+        )
+        assert response.json()["run"]["runId"] in acknowledged
+        assert len(_get(restarted.url, "/audit")["audit"]) == 7
+    finally:
+        restarted.terminate()
+
+
+@pytest.mark.slow
+def test_serve_generates_a_private_token_once_and_reuses_it(tmp_path, serve_env):
+    env = {k: v for k, v in serve_env.items() if k != "RUNREPLAY_TOKENS"}
+    db = tmp_path / "server.duckdb"
+    first = ServeProcess(["--db", str(db)], env)
+    url = first.url
+    token_file = Path(f"{db}.tokens")
+    token = token_file.read_text().strip().splitlines()[-1].split(":", 1)[1]
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    headers = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{url}/audit", headers=headers, timeout=10).status_code == 200
+    printed = first.terminate()
+    assert printed.count(token) == 1  # shown once, at generation, never in a log line
+    assert "127.0.0.1" in printed and "GET /audit 200" in printed
+
+    second = ServeProcess(["--db", str(db)], env)
+    assert requests.get(f"{second.url}/audit", headers=headers, timeout=10).status_code == 200
+    assert token not in second.terminate()
+
+
+def test_serve_refuses_a_missing_token_file(tmp_path, serve_env):
+    result = subprocess.run(
+        [str(RUNREPLAY_BIN), "serve", "--db", str(tmp_path / "s.duckdb"), "--token-file",
+         str(tmp_path / "absent")],
+        capture_output=True, text=True, env=serve_env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot read token file" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- runreplay replay / audit against a live server ------------------------------------------
+
+
+def _cli(live_server, *args, env, stdin=subprocess.DEVNULL):
+    env = {**env, "RUNREPLAY_API_URL": live_server.url, "RUNREPLAY_TOKEN": "bob-secret-token-0002"}
+    return subprocess.run(
+        [str(RUNREPLAY_BIN), *args], capture_output=True, text=True, env=env, stdin=stdin,
+        timeout=60,
+    )  # fmt: skip
+
+
+def test_cli_replay_exits_3_with_the_stale_list_without_a_terminal(live_server, cli_env):
+    result = _cli(live_server, "replay", LAST_GOOD, env=cli_env)
+    assert result.returncode == 3
+    assert "warehouse/orders" in result.stderr and "flagged stale" in result.stderr
+    assert "--yes" in result.stderr
+    assert live_server.count("SELECT count(*) FROM replay_queue") == 0
+    assert live_server.count("SELECT count(*) FROM audit WHERE outcome = 'stale_assets'") == 1
+
+
+def test_cli_replay_yes_confirms_and_enqueues(live_server, cli_env):
+    result = _cli(live_server, "replay", LAST_GOOD, "--yes", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"enqueued run-\w+ \(replay of run-000345", result.stdout)
+    outcomes = live_server.count("SELECT list(outcome ORDER BY id) FROM audit")
+    assert outcomes == ["stale_assets", "enqueued"]
+
+
+def test_cli_replay_of_a_fresh_run_enqueues_at_once(live_server, cli_env):
+    result = _cli(live_server, "replay", FIRST_BAD, env=cli_env)
+    assert result.returncode == 0 and "enqueued" in result.stdout
+    assert "stale" not in result.stderr
+
+
+def test_cli_replay_asks_on_a_terminal(live_server, cli_env):
+    env = {
+        **cli_env,
+        "RUNREPLAY_API_URL": live_server.url,
+        "RUNREPLAY_TOKEN": "bob-secret-token-0002",
+    }
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [str(RUNREPLAY_BIN), "replay", LAST_GOOD],
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"Replay anyway" not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([primary], [], [], 0.2)[0]:
+                seen += os.read(primary, 4096)
+        assert b"warehouse/orders" in seen
+        os.write(primary, b"y\n")
+        while process.poll() is None or select.select([primary], [], [], 0.1)[0]:
+            assert time.monotonic() < deadline, seen
+            try:
+                if select.select([primary], [], [], 0.1)[0]:
+                    seen += os.read(primary, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+        assert process.wait(10) == 0, seen
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(primary)
+    assert b"enqueued run-" in seen
+
+
+def test_cli_replay_of_an_unknown_run_fails_cleanly(live_server, cli_env):
+    result = _cli(live_server, "replay", "run-999999", env=cli_env)
+    assert result.returncode == 1
+    assert "run-999999" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_audit_lists_the_rows(live_server, cli_env):
+    _cli(live_server, "replay", LAST_GOOD, env=cli_env)
+    _cli(live_server, "replay", FIRST_BAD, env=cli_env)
+    result = _cli(live_server, "audit", "--format", "csv", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("id,at,actor,outcome,statusCode,runId,newRunId")
+    assert len(lines) == 3 and ",bob,stale_assets,409," in lines[1] and ",enqueued,202," in lines[2]
+    only = _cli(live_server, "audit", "--run", FIRST_BAD, "--format", "json", env=cli_env)
+    assert '"runId":"run-000347"' in only.stdout and "run-000345" not in only.stdout
+
+
+def test_cli_without_a_server_says_what_to_do(cli_env, tmp_path):
+    env = {**cli_env, "RUNREPLAY_API_URL": "http://127.0.0.1:9", "RUNREPLAY_TOKEN": "x" * 10}
+    result = subprocess.run(
+        [str(RUNREPLAY_BIN), "audit"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 1 and "runreplay serve" in result.stderr
