@@ -8,25 +8,51 @@ store.runs(workflow="nightly-etl", limit=5)
 
 __version__ = "0.1.0"
 
+from runreplay.diff import RunDiff, diff_runs  # noqa: E402
 from runreplay.errors import (  # noqa: E402
+    ApiError,
+    ApiUnavailable,
+    BadRequest,
     DuplicateRunError,
     InvalidPath,
     InvalidRunRecord,
+    NotFound,
     RunNotFound,
     RunReplayError,
+    ServerError,
     SourceError,
     StoreLocked,
     StoreVersionError,
+    Unauthorized,
 )
 from runreplay.ingest import LoadResult  # noqa: E402
 from runreplay.model import json_schema, normalize_record  # noqa: E402
 from runreplay.store import Store, open  # noqa: E402
 
+
+def __getattr__(name: str):
+    """CoreAPI and ReplayResult load lazily: the client needs requests."""
+    if name in ("CoreAPI", "ReplayResult"):
+        from runreplay import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'runreplay' has no attribute {name!r}")
+
+
 __all__ = [
+    "ApiError",
+    "ApiUnavailable",
+    "BadRequest",
+    "CoreAPI",
+    "NotFound",
+    "ReplayResult",
+    "ServerError",
+    "Unauthorized",
     "DuplicateRunError",
     "InvalidPath",
     "InvalidRunRecord",
     "LoadResult",
+    "RunDiff",
     "RunNotFound",
     "RunReplayError",
     "SourceError",
@@ -34,6 +60,7 @@ __all__ = [
     "StoreLocked",
     "StoreVersionError",
     "__version__",
+    "diff_runs",
     "json_schema",
     "normalize_record",
     "open",

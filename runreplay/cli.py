@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -160,6 +162,51 @@ def sample(runs_per_workflow: int, seed: int, workflows_: tuple[str, ...], outpu
     )
     count = sample_module.write_ndjson(output, records)
     click.echo(f"wrote {count} runs to {output}")
+
+
+# -- comparing runs -------------------------------------------------------------------------
+
+
+def _use_color(output: str | None) -> bool:
+    return output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text)
+    else:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+FORMAT_CHOICE = click.Choice(["text", "markdown", "html", "json"])
+
+
+@main.command()
+@click.argument("base")
+@click.argument("compare")
+@DB_OPTION
+@click.option("--api", "api_url", help="Diff through the core API at this URL instead of --db.")
+@click.option("--token", envvar="RUNREPLAY_TOKEN", help="Bearer token for --api.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
+@click.option("--show-volatile", is_flag=True, help="Show fields that change in nearly every run.")
+@_fail_cleanly
+def diff(base: str, compare: str, db: str, api_url: str | None, token: str | None, fmt: str,
+         output: str | None, ignore: tuple[str, ...], show_volatile: bool) -> None:  # fmt: skip
+    """Compare run BASE with run COMPARE: fields, status histories, assets, stale warnings."""
+    from runreplay.report import render
+
+    if api_url:
+        with _api(api_url, token) as api:
+            run_diff = api.diff(base, compare, ignore=ignore)
+    else:
+        with _open(db, read_only=True) as store:
+            run_diff = store.diff(base, compare, ignore=ignore)
+    text = render(run_diff, fmt, color=fmt == "text" and _use_color(output),
+                  show_volatile=show_volatile)  # fmt: skip
+    _emit(text, output)
 
 
 # -- the core API: serve, replay, audit ----------------------------------------------------

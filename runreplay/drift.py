@@ -20,11 +20,11 @@ Changes
 
 Volatile paths
     A path is volatile when it changes between nearly every pair of consecutive runs that
-    both hold it: at least VOLATILE_MIN_PAIRS such pairs, and a changed share of at least
-    VOLATILE_THRESHOLD (the rule and defaults of `runreplay.diff.volatile_paths`, computed
-    over the runs the report looks at; over the whole history the two agree). Host names,
-    trace ids, durations and per-day parameters are volatile; they are reported but ranked
-    last and carry no association score.
+    both hold it (at least 3 such pairs, at least 90 % of them changed): the rule, SQL and
+    defaults of runreplay.fieldstats, which the diff's volatile paths use too. A report
+    applies it to the runs it looks at, so over the whole history the two agree. Host
+    names, trace ids, durations and per-day parameters are volatile; they are reported but
+    ranked last and carry no association score.
 
 Association with failure (`fields`)
     A run is failing when the `failing` predicate holds (default `status == 'FAILED'`; see
@@ -67,6 +67,14 @@ import numpy as np
 import pandas as pd
 
 from runreplay.errors import RunNotFound, RunReplayError
+from runreplay.fieldstats import (
+    Scope,
+    is_volatile,
+    pair_stats,
+    path_stats,
+    totals,
+    varying,
+)
 from runreplay.ingest import FIELD_SECTIONS
 from runreplay.paths import compile_glob, matches
 from runreplay.predicate import DEFAULT_FAILING, Predicate, compile_predicate
@@ -82,10 +90,6 @@ DEFAULT_SECTIONS = FIELD_SECTIONS
 """Sections a drift report looks at: parameters, context and output."""
 SUSPECT_SECTIONS = ("parameters", "context")
 """Sections bisect draws suspects from: a run's inputs, not its outputs."""
-VOLATILE_THRESHOLD = 0.9
-"""Share of consecutive pairs that must change for a path to be volatile (as in diff)."""
-VOLATILE_MIN_PAIRS = 3
-"""Consecutive pairs a path needs before it can be called volatile (as in diff)."""
 
 FIELD_COLUMNS = (
     "path", "section", "distinct_values", "changes", "first_change_at",
@@ -125,138 +129,10 @@ _MAX_CATEGORY_LABELS = 25
 _ABSENT = "(absent)"
 
 
-# -- the runs a query looks at -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """Which runs a query reads (one workflow or all, a time window) and which fail."""
-
-    workflow_id: str | None
-    since: datetime | None
-    until: datetime | None
-    failing: Predicate
-
-    def runs_in(self) -> tuple[str, dict[str, Any]]:
-        """The CTE `runs_in`: run_id, workflow_id, wkey, created_at, status, failing, n."""
-        conditions = []
-        params: dict[str, Any] = dict(self.failing.params)
-        if self.workflow_id is not None:
-            conditions.append("r.workflow_id = $workflow")
-            params["workflow"] = self.workflow_id
-        if self.since is not None:
-            conditions.append("r.created_at >= $since")
-            params["since"] = self.since
-        if self.until is not None:
-            conditions.append("r.created_at < $until")
-            params["until"] = self.until
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = f"""
-        runs_in AS MATERIALIZED (
-            SELECT r.run_id, r.workflow_id, hash(r.workflow_id) AS wkey, r.created_at,
-                   r.status, {self.failing.condition} AS failing,
-                   row_number() OVER (
-                       PARTITION BY r.workflow_id ORDER BY r.created_at, r.run_id) AS n
-            FROM runs r {self.failing.joins}
-            {where}
-        )"""
-        return sql, params
-
-    def query(self, con: Any, body: str, **params: Any) -> pd.DataFrame:
-        """Run `WITH runs_in AS (...) <body>` with the scope's and `params` bound."""
-        cte, bound = self.runs_in()
-        bound.update(params)
-        return con.execute(f"WITH {cte}\n{body}", bound).df()
-
-
 # -- per-path statistics (the SQL) ---------------------------------------------------
 
 
-def _path_stats(con: Any, scope: _Scope, sections: Sequence[str]) -> pd.DataFrame:
-    """One scan: per (workflow, path) presence, failing count and whether it has one value.
-
-    Groups on integer keys and compares hashes of the JSON text (1, 1.0 and "1" differ);
-    the text itself is only read for the few values a report shows.
-    """
-    stats = scope.query(
-        con,
-        """
-        SELECT o.wkey, f.path, hash(o.wkey, f.path) AS gkey,
-               count(*) AS present, count(*) FILTER (o.failing) AS failed_present,
-               min(hash(f.value)) = max(hash(f.value)) AS single_value
-        FROM run_fields f JOIN runs_in o USING (run_id)
-        WHERE list_contains($sections, f.section)
-        GROUP BY o.wkey, f.path
-        """,
-        sections=list(sections),
-    )
-    # a run_fields path starts with its section's name: no need to read the column
-    stats["section"] = stats["path"].str.extract(r"^([A-Za-z_][A-Za-z0-9_]*)", expand=False)
-    return stats
-
-
-def _totals(con: Any, scope: _Scope) -> pd.DataFrame:
-    return scope.query(
-        con,
-        """
-        SELECT workflow_id, any_value(wkey) AS wkey, count(*) AS runs,
-               count(*) FILTER (failing) AS failed,
-               min(created_at) AS first_run_at, max(created_at) AS last_run_at
-        FROM runs_in GROUP BY workflow_id ORDER BY workflow_id
-        """,
-    )
-
-
-_PAIR_STATS_SQL = """
-, steps AS (
-    SELECT gkey, wkey, n, v, lag(v) OVER w AS previous_v, lag(n) OVER w AS previous_n
-    FROM (
-        SELECT hash(o.wkey, f.path) AS gkey, o.wkey, o.n, hash(f.value) AS v
-        FROM run_fields f JOIN runs_in o USING (run_id)
-        WHERE list_contains($paths, f.path)
-    )
-    WINDOW w AS (PARTITION BY gkey ORDER BY n)
-),
-totals AS (SELECT wkey, count(*) AS runs FROM runs_in GROUP BY wkey),
-stats AS (
-    SELECT gkey, any_value(wkey) AS wkey,
-           count(*) FILTER (previous_n = n - 1) AS pairs,
-           count(*) FILTER (previous_n = n - 1 AND v <> previous_v) AS changed_pairs,
-           count(*) FILTER (previous_n < n - 1) AS gaps,
-           min(n) FILTER (previous_n = n - 1 AND v <> previous_v
-                          OR previous_n < n - 1 OR previous_n IS NULL AND n > 1) AS first_at,
-           max(n) FILTER (previous_n = n - 1 AND v <> previous_v
-                          OR previous_n < n - 1 OR previous_n IS NULL AND n > 1) AS last_at,
-           min(previous_n + 1) FILTER (previous_n < n - 1) AS first_gap,
-           max(previous_n + 1) FILTER (previous_n < n - 1) AS last_gap,
-           min(n) AS first_n, max(n) AS last_n, approx_count_distinct(v) AS distinct_values
-    FROM steps GROUP BY gkey
-),
-changes AS (
-    SELECT s.gkey, s.wkey, s.pairs, s.changed_pairs, s.distinct_values,
-           s.changed_pairs + 2 * s.gaps + (s.first_n > 1)::INTEGER
-               + (s.last_n < t.runs)::INTEGER AS changes,
-           least(s.first_at, s.first_gap,
-                 CASE WHEN s.last_n < t.runs THEN s.last_n + 1 END) AS first_change_n,
-           greatest(s.last_at, s.last_gap,
-                    CASE WHEN s.last_n < t.runs THEN s.last_n + 1 END) AS last_change_n
-    FROM stats s JOIN totals t USING (wkey)
-)
-SELECT c.gkey, c.pairs, c.changed_pairs, c.changes, c.distinct_values,
-       first_run.run_id AS first_change_run_id, first_run.created_at AS first_change_at,
-       last_run.run_id AS last_change_run_id, last_run.created_at AS last_change_at
-FROM changes c
-LEFT JOIN runs_in first_run ON first_run.wkey = c.wkey AND first_run.n = c.first_change_n
-LEFT JOIN runs_in last_run ON last_run.wkey = c.wkey AND last_run.n = c.last_change_n
-"""
-
-
-def _pair_stats(con: Any, scope: _Scope, paths: Sequence[str]) -> pd.DataFrame:
-    """Window over the given paths: consecutive pairs, changes, first and last change run."""
-    return scope.query(con, _PAIR_STATS_SQL, paths=list(paths))
-
-
-def _value_counts(con: Any, scope: _Scope, paths: Sequence[str]) -> pd.DataFrame:
+def _value_counts(con: Any, scope: Scope, paths: Sequence[str]) -> pd.DataFrame:
     """Per (workflow, path): distinct values and the value most associated with failing."""
     return scope.query(
         con,
@@ -321,26 +197,25 @@ def _rate(count: Any, total: Any) -> Any:
 
 
 def _field_stats(
-    con: Any, scope: _Scope, sections: Sequence[str], ignore: Sequence[str]
+    con: Any, scope: Scope, sections: Sequence[str], ignore: Sequence[str]
 ) -> pd.DataFrame:
     """Per (workflow, path) drift statistics: FIELD_COLUMNS plus workflow_id, ranked."""
-    paths = _path_stats(con, scope, sections)
+    paths = path_stats(con, scope, sections)
     if ignore and len(paths):
         kept = [not matches(path, ignore) for path in paths["path"]]
         paths = paths[kept]
-    totals = _totals(con, scope)
-    paths = paths.merge(totals[["wkey", "workflow_id", "runs", "failed"]], on="wkey")
-    varying = ~(paths["single_value"] & (paths["present"] == paths["runs"]))
-    pair_stats = _pair_stats(con, scope, sorted(set(paths.loc[varying, "path"])))
-    paths = paths.merge(pair_stats, on="gkey", how="left")
-    constant = ~varying
+    workflow_totals = totals(con, scope)
+    paths = paths.merge(workflow_totals[["wkey", "workflow_id", "runs", "failed"]], on="wkey")
+    changing = varying(paths, paths["runs"])
+    paths = paths.merge(
+        pair_stats(con, scope, sorted(set(paths.loc[changing, "path"]))), on="gkey", how="left"
+    )
+    constant = ~changing
     paths["pairs"] = paths["pairs"].fillna(paths["present"] - 1).astype("int64")
     paths["changed_pairs"] = paths["changed_pairs"].fillna(0).astype("int64")
     paths["changes"] = paths["changes"].fillna(0).astype("int64")
-    paths["volatile"] = (paths["pairs"] >= VOLATILE_MIN_PAIRS) & (
-        paths["changed_pairs"] >= VOLATILE_THRESHOLD * paths["pairs"]
-    )
-    associated = varying & ~paths["volatile"]
+    paths["volatile"] = is_volatile(paths["pairs"], paths["changed_pairs"])
+    associated = changing & ~paths["volatile"]
     counts = _value_counts(con, scope, sorted(set(paths.loc[associated, "path"])))
     paths = paths.merge(counts.drop(columns="distinct_values"), on="gkey", how="left")
     paths.loc[~associated, "best"] = None
@@ -499,8 +374,8 @@ class DriftReport:
     when undefined; volatile paths have none)."""
 
     @property
-    def _scope(self) -> _Scope:
-        return _Scope(self.workflow_id, self.since, self.until, compile_predicate(self.failing))
+    def _scope(self) -> Scope:
+        return Scope(self.workflow_id, self.since, self.until, compile_predicate(self.failing))
 
     @property
     def failure_rate(self) -> float:
@@ -654,14 +529,14 @@ def drift(
     since, until = _window(since, until)
     predicate = compile_predicate(failing)
     _require_workflow(store, workflow_id)
-    scope = _Scope(workflow_id, since, until, predicate)
+    scope = Scope(workflow_id, since, until, predicate)
     con = store.connection
     fields = _field_stats(con, scope, chosen, globs).drop(columns="workflow_id")
-    totals = _totals(con, scope)
-    if totals.empty:
+    workflow_totals = totals(con, scope)
+    if workflow_totals.empty:
         runs, failed, first_run_at, last_run_at = 0, 0, None, None
     else:
-        row = totals.iloc[0]
+        row = workflow_totals.iloc[0]
         runs, failed = int(row["runs"]), int(row["failed"])
         first_run_at, last_run_at = row["first_run_at"], row["last_run_at"]
     return DriftReport(
@@ -700,9 +575,9 @@ def drift_summary(
     chosen = _sections(sections)
     globs = _globs(ignore)
     since, until = _window(since, until)
-    scope = _Scope(None, since, until, compile_predicate(failing))
+    scope = Scope(None, since, until, compile_predicate(failing))
     con = store.connection
-    totals = _totals(con, scope)
+    workflow_totals = totals(con, scope)
     fields = _field_stats(con, scope, chosen, globs)
     changed = fields[(fields["changes"] > 0) & ~fields["volatile"]]
     counts = pd.DataFrame(
@@ -718,7 +593,7 @@ def drift_summary(
         .set_index("workflow_id")
     )
     frame = (
-        totals.set_index("workflow_id")
+        workflow_totals.set_index("workflow_id")
         .join(counts)
         .join(
             suspects[["path", "associated_value", "association", "last_change_at"]].rename(
@@ -781,7 +656,7 @@ ORDER BY e.n, e.path
 
 
 def _change_points(
-    con: Any, scope: _Scope, paths: Sequence[str], runs: int, volatile: Sequence[str]
+    con: Any, scope: Scope, paths: Sequence[str], runs: int, volatile: Sequence[str]
 ) -> pd.DataFrame:
     frame = scope.query(con, _CHANGES_SQL, paths=list(paths), runs=runs, volatile=list(volatile))
     frame = frame.astype({"before": object, "after": object, "path": object})
@@ -790,7 +665,7 @@ def _change_points(
     return frame[list(CHANGE_COLUMNS)]
 
 
-def _timeline(con: Any, scope: _Scope, path: str) -> pd.DataFrame:
+def _timeline(con: Any, scope: Scope, path: str) -> pd.DataFrame:
     frame = scope.query(
         con,
         """
@@ -1053,11 +928,11 @@ def bisect(
     globs = _globs(ignore)
     predicate = compile_predicate(failing)
     _require_workflow(store, workflow_id)
-    scope = _Scope(workflow_id, None, None, predicate)
+    scope = Scope(workflow_id, None, None, predicate)
     con = store.connection
     good_run, bad_run = _pair(con, scope, workflow_id, predicate, good, bad)
-    totals = _totals(con, scope).iloc[0]
-    runs, failed = int(totals["runs"]), int(totals["failed"])
+    workflow_totals = totals(con, scope).iloc[0]
+    runs, failed = int(workflow_totals["runs"]), int(workflow_totals["failed"])
     suspects = _suspects(con, scope, good_run, bad_run, chosen, globs, runs, failed)
     run_diff = diff_stored(store, good_run["run_id"], bad_run["run_id"], **diff_options)
     return Bisect(
@@ -1076,7 +951,7 @@ def bisect(
 
 def _pair(
     con: Any,
-    scope: _Scope,
+    scope: Scope,
     workflow_id: str,
     predicate: Predicate,
     good: str | None,
@@ -1189,7 +1064,7 @@ LEFT JOIN runs_in first_run ON first_run.n = h.first_n
 
 def _suspects(
     con: Any,
-    scope: _Scope,
+    scope: Scope,
     good_run: dict,
     bad_run: dict,
     sections: Sequence[str],
@@ -1214,13 +1089,13 @@ def _suspects(
         removed=changed.loc[removed, "path"].tolist(),
     )
     # volatility over the whole history, by the same window as drift's fields
-    pair_stats = _pair_stats(con, scope, changed["path"].tolist())
+    volatility = pair_stats(con, scope, changed["path"].tolist())
     gkeys = con.execute(
         "SELECT path, hash(hash($workflow), path) AS gkey FROM (SELECT unnest($paths) AS path)",
         {"paths": changed["path"].tolist(), "workflow": scope.workflow_id},
     ).df()
     frame = changed.merge(evidence, on="path", how="left")
-    frame = frame.merge(gkeys, on="path", how="left").merge(pair_stats, on="gkey", how="left")
+    frame = frame.merge(gkeys, on="path", how="left").merge(volatility, on="gkey", how="left")
     is_removed = frame["change"] == "removed"
     runs_with = np.where(
         is_removed, runs - frame["present"].fillna(0), frame["runs_with"].fillna(0)
@@ -1228,9 +1103,8 @@ def _suspects(
     failed_with = np.where(
         is_removed, failed - frame["failed_present"].fillna(0), frame["failed_with"].fillna(0)
     )
-    pairs = frame["pairs"].fillna(0)
-    volatile = (pairs >= VOLATILE_MIN_PAIRS) & (
-        frame["changed_pairs"].fillna(0) >= VOLATILE_THRESHOLD * pairs
+    volatile = pd.Series(
+        is_volatile(frame["pairs"].fillna(0), frame["changed_pairs"].fillna(0)), index=frame.index
     )
     rate_with = _rate(failed_with, runs_with)
     rate_without = _rate(failed - failed_with, runs - runs_with)

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -50,6 +50,9 @@ from runreplay.ingest import (
 )
 from runreplay.ingest import read_source as _read_source
 from runreplay.model import format_timestamp, loads
+
+if TYPE_CHECKING:
+    from runreplay.diff import RunDiff
 
 SCHEMA_VERSION = 1
 BATCH_RECORDS = 2000
@@ -121,8 +124,7 @@ SELECT asset_key, run_id, workflow_id, as_of, materialized_at, payload, freshnes
        last_updated, max_lag_minutes, stale_flag,
        CASE WHEN stale_flag IS NOT NULL THEN stale_flag
             WHEN last_updated IS NULL OR max_lag_minutes IS NULL THEN false
-            ELSE current_timestamp - last_updated > to_microseconds(
-                CAST(max_lag_minutes * 60000000 AS BIGINT))
+            ELSE epoch(current_timestamp - last_updated) / 60.0 > max_lag_minutes
        END AS is_stale
 FROM (
     SELECT *, row_number() OVER (
@@ -148,11 +150,11 @@ SELECT asset_key, run_id AS current_run_id, workflow_id, materialized_at, last_u
        max_lag_minutes, stale_flag,
        CASE WHEN stale_flag IS NOT NULL THEN stale_flag
             WHEN last_updated IS NULL OR max_lag_minutes IS NULL THEN false
-            ELSE $now - last_updated > to_microseconds(CAST(max_lag_minutes * 60000000 AS BIGINT))
+            ELSE epoch($now - last_updated) / 60.0 > max_lag_minutes
        END AS is_stale,
        CASE WHEN stale_flag THEN 'flagged stale by its current freshness'
             WHEN stale_flag IS NULL AND last_updated IS NOT NULL AND max_lag_minutes IS NOT NULL
-                 AND $now - last_updated > to_microseconds(CAST(max_lag_minutes * 60000000 AS BIGINT))
+                 AND epoch($now - last_updated) / 60.0 > max_lag_minutes
             THEN 'last updated ' || CAST(round(epoch($now - last_updated) / 60) AS BIGINT)
                  || ' min ago, more than maxLagMinutes ' || CAST(max_lag_minutes AS VARCHAR)
             ELSE NULL
@@ -590,6 +592,80 @@ class Store:
         result.assets += tables["asset_snapshots"].num_rows
         result.fields += tables["run_fields"].num_rows
         return tables
+
+    # -- analysis (thin: the logic lives in diff.py, drift.py and client.py) ----------
+
+    def diff(
+        self,
+        base_run_id: str,
+        compare_run_id: str,
+        *,
+        now: Any = None,
+        hide_volatile: bool = False,
+        volatile_threshold: float = 0.9,
+        ignore: Iterable[str] = (),
+        list_keys: dict[str, str | None] | None = None,
+        rtol: float = 0.0,
+        atol: float = 0.0,
+    ) -> RunDiff:
+        """Compare two stored runs field by field; see runreplay.diff.diff_runs.
+
+        Volatile paths of the base run's workflow are marked (or hidden), and the base
+        run's assets that are stale at `now` become stale warnings.
+        """
+        from runreplay.diff import diff_stored
+
+        return diff_stored(
+            self,
+            base_run_id,
+            compare_run_id,
+            now=now,
+            hide_volatile=hide_volatile,
+            volatile_threshold=volatile_threshold,
+            ignore=tuple(ignore),
+            list_keys=list_keys,
+            rtol=rtol,
+            atol=atol,
+        )
+
+    def volatile_paths(
+        self, workflow_id: str, threshold: float = 0.9, *, min_pairs: int = 3
+    ) -> set[str]:
+        """Paths whose value differs between consecutive runs in >= `threshold` of pairs."""
+        from runreplay.diff import volatile_paths
+
+        return volatile_paths(self, workflow_id, threshold, min_pairs=min_pairs)
+
+    def drift(self, workflow_id: str, since: Any = None, until: Any = None, **options: Any):
+        """How the fields of a workflow's runs changed over time; see runreplay.drift.drift."""
+        from runreplay.drift import drift
+
+        return drift(self, workflow_id, since, until, **options)
+
+    def drift_summary(self, since: Any = None, until: Any = None, **options: Any) -> pd.DataFrame:
+        """Every workflow at once for bulk triage; see runreplay.drift.drift_summary."""
+        from runreplay.drift import drift_summary
+
+        return drift_summary(self, since, until, **options)
+
+    def bisect(
+        self,
+        workflow_id: str,
+        bad: str | None = None,
+        good: str | None = None,
+        failing: str | None = None,
+        **options: Any,
+    ):
+        """The last good and first bad run and the changes most likely to blame."""
+        from runreplay.drift import bisect
+
+        return bisect(self, workflow_id, bad, good, failing, **options)
+
+    def sync(self, api: Any, workflow: str | None = None, since: Any = None, **options: Any):
+        """Pull runs from the core API into this store (idempotent); see client.sync."""
+        from runreplay.client import sync
+
+        return sync(self, api, workflow, since, **options)
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

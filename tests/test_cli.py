@@ -40,7 +40,9 @@ def test_load_then_list_runs_as_json(tmp_path, export, cli_env):
     assert [row["run_id"] for row in rows] == ["run-2", "run-1"]
     assert rows[1]["created_at"] == "2026-11-19T01:00:00Z"
     failed = run_cli("runs", "--db", db, "--status", "failed", "--format", "csv", env=cli_env)
-    assert failed.stdout.splitlines()[0].startswith("run_id,") and len(failed.stdout.splitlines()) == 2
+    assert (
+        failed.stdout.splitlines()[0].startswith("run_id,") and len(failed.stdout.splitlines()) == 2
+    )
 
 
 def test_workflows_table(tmp_path, export, cli_env):
@@ -94,3 +96,33 @@ def test_sample_writes_loadable_ndjson(tmp_path, cli_env):
     assert loaded.returncode == 0, loaded.stderr
     count = int(written.stdout.split()[1])
     assert f"loaded {count} run(s)" in loaded.stdout
+
+
+def test_diff_of_the_planted_regression(tmp_path, sample_path, cli_env):
+    db = tmp_path / "s.duckdb"
+    assert run_cli("load", sample_path, "--db", db, env=cli_env).returncode == 0
+    text = run_cli("diff", "run-000345", "run-000347", "--db", db, env=cli_env)
+    assert text.returncode == 0, text.stderr
+    assert "parameters.batchSize: 500 → 5000" in text.stdout
+    assert "\x1b[" not in text.stdout  # piped output is plain
+    assert "STALE warehouse/orders" in text.stdout
+    out = tmp_path / "diff.json"
+    written = run_cli(
+        "diff", "run-000345", "run-000347", "--db", db, "--format", "json", "-o", out, env=cli_env
+    )
+    assert written.returncode == 0, written.stderr
+    report = orjson.loads(out.read_bytes())
+    changes = {row["path"]: row for row in report["fieldChanges"]}
+    assert changes["parameters.batchSize"]["after"] == 5000
+    assert [w["assetKey"] for w in report["staleWarnings"]] == ["warehouse/orders"]
+
+
+def test_diff_of_an_unknown_run_names_it(tmp_path, sample_path, cli_env):
+    db = tmp_path / "s.duckdb"
+    run_cli("load", sample_path, "--db", db, env=cli_env)
+    result = run_cli("diff", "run-000345", "run-999999", "--db", db, env=cli_env)
+    assert (
+        result.returncode == 1
+        and "run-999999" in result.stderr
+        and "Traceback" not in result.stderr
+    )

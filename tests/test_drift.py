@@ -260,7 +260,9 @@ def test_changes_without_a_path_lists_every_non_volatile_change(planted):
 
 
 def test_changes_of_an_unknown_path_names_it_and_suggests(planted):
-    with pytest.raises(RunReplayError, match=r"'parameters\.batchsize'.*did you mean 'parameters\.batchSize'"):
+    with pytest.raises(
+        RunReplayError, match=r"'parameters\.batchsize'.*did you mean 'parameters\.batchSize'"
+    ):
         drift(planted, "etl").changes("parameters.batchsize")
 
 
@@ -404,7 +406,10 @@ def test_bisect_returns_the_run_diff_of_the_pair(planted):
 
 def test_bisect_with_an_output_predicate_names_the_context_change(planted):
     found = bisect(planted, "train", failing="output.metrics.auc < 0.9")
-    assert (found.good_run_id, found.bad_run_id) == (run_id(40 + IMAGE_AT - 1), run_id(40 + IMAGE_AT))
+    assert (found.good_run_id, found.bad_run_id) == (
+        run_id(40 + IMAGE_AT - 1),
+        run_id(40 + IMAGE_AT),
+    )
     assert found.bad_run["status"] == "SUCCEEDED" and found.bad_run["failing"]
     assert found.top_suspect == "context.image"
     assert found.suspects.iloc[0]["association"] == pytest.approx(1.0)
@@ -647,7 +652,10 @@ def test_bisect_renders_suspects_and_the_diff(planted, tmp_path):
     found.to_html(tmp_path / "bisect.html")
     html5lib.HTMLParser(strict=True).parse((tmp_path / "bisect.html").read_text())
     data = json.loads(render_bisect(found, "json"))
-    assert data["good"]["runId"] == run_id(FLIP_AT - 1) and data["topSuspect"] == "parameters.batchSize"
+    assert (
+        data["good"]["runId"] == run_id(FLIP_AT - 1)
+        and data["topSuspect"] == "parameters.batchSize"
+    )
     assert data["runDiff"]["runs"]["compareTo"]["runId"] == run_id(FLIP_AT)
 
 

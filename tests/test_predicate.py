@@ -86,7 +86,7 @@ def test_predicate_binds_literals_and_paths_as_parameters():
     assert "0.9" not in predicate.condition and "FAILED" not in predicate.condition
     assert "output.metrics" not in predicate.condition + predicate.joins
     assert set(predicate.params.values()) == {0.9, "FAILED", "output.metrics.auc"}
-    sneaky = compile_predicate("output.note == \"'); DROP TABLE runs; --\"")
+    sneaky = compile_predicate('output.note == "\'); DROP TABLE runs; --"')
     assert "DROP" not in sneaky.condition and "DROP" not in sneaky.joins
     assert "'); DROP TABLE runs; --" in sneaky.params.values()
 

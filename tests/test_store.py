@@ -283,3 +283,10 @@ def test_reported_freshness_overrides_older_snapshots(store):
     )
     assert store.stale_assets("r", now=now).empty
     assert list(store.stale_assets("r", now="2026-11-20T03:00:00Z")["asset_key"]) == ["orders"]
+
+
+def test_a_huge_max_lag_never_breaks_the_staleness_query(store):
+    store.load_records([make_record("r", assets=[_asset("a", "2026-11-19T00:00:00Z", lag=1e300)])])
+    assert store.stale_assets("r", now="2026-11-20T00:00:00Z").empty
+    store.report_freshness("a", last_updated="2000-01-01T00:00:00Z", max_lag_minutes=1e300)
+    assert not store.asset_state(now="2026-11-20T00:00:00Z")["is_stale"].any()
