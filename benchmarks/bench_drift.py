@@ -188,14 +188,16 @@ KINDS = {
 
 
 def child(kind: str, db: str, repeat: int) -> dict:
-    times, result = [], None
+    """Call `kind` `repeat` times; report the fastest call (and its details) and the first."""
+    calls = []
     for _ in range(repeat):
         started = time.perf_counter()
         result = KINDS[kind](db)
-        times.append(time.perf_counter() - started)
+        calls.append((time.perf_counter() - started, result))
+    seconds, result = min(calls, key=lambda call: call[0])
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     extra = result if isinstance(result, dict) else {"rows": result}
-    return {"seconds": min(times), "first": times[0], "peak_rss_mib": peak_mib, **extra}
+    return {"seconds": seconds, "first": calls[0][0], "peak_rss_mib": peak_mib, **extra}
 
 
 def measure(kind: str, db: Path, repeat: int) -> dict:

@@ -15,6 +15,7 @@ loopback port, stopped with `.stop()` (notebook 03 uses it when RUNREPLAY_API_UR
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import secrets
 import shutil
@@ -118,6 +119,7 @@ def start_reference_server(
     RUNREPLAY_TOKENS, never on the command line. The server's output goes to `log`
     (default: server.log in the temporary directory), or to this process's own output
     when `quiet=False`. Raises RunReplayError with the log's tail when it does not start.
+    It is stopped when this Python process exits, if `.stop()` was not called before.
 
         >>> server = start_reference_server("../data")      # doctest: +SKIP
         >>> api = CoreAPI(server.url, server.token)          # doctest: +SKIP
@@ -135,10 +137,7 @@ def start_reference_server(
                "--host", host, "--port", str(port), "--event-delay", str(event_delay)]  # fmt: skip
     if execute:
         command.append("--execute")
-    if quiet:
-        command += ["--log-level", "info"]
-    else:
-        command += ["--log-level", "warning"]
+    command += ["--log-level", "info" if quiet else "warning"]  # quiet: all goes to the log
     if data is not None:
         sources = [data] if isinstance(data, str | os.PathLike) else list(data)
         for source in sources:
@@ -162,6 +161,7 @@ def start_reference_server(
             output.close()
     url = f"http://{host}:{port}"
     server = ChildProcess("runreplay core API", url, token, process, log_path, cleanup)
+    atexit.register(server.stop)  # a notebook whose kernel exits early leaves no server behind
     _wait_until_answering(server, f"{url}/health", timeout)
     return server
 
@@ -175,9 +175,14 @@ def start_jupyterlab(
     root_dir: str | os.PathLike = ".",
     open_browser: bool = True,
     env: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
     timeout: float = START_TIMEOUT,
 ) -> ChildProcess:
-    """Start JupyterLab on `host:port` (opening `notebook`) and wait until /api/status answers."""
+    """Start JupyterLab on `host:port` (opening `notebook`) and wait until /api/status answers.
+
+    `token` (default: a new random one) reaches Jupyter through JUPYTER_TOKEN; `extra_args`
+    go to `jupyter lab` as they are (`--LabApp.news_url=None`, ...).
+    """
     token = token or secrets.token_urlsafe(24)
     port = port or free_port(host)
     command = [sys.executable, "-m", "jupyterlab", f"--ip={host}", f"--port={port}",
@@ -186,6 +191,7 @@ def start_jupyterlab(
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers often run as root; Jupyter refuses else
+    command += list(extra_args)
     if notebook is not None:
         command.append(os.fspath(notebook))
     child_env = dict(os.environ if env is None else env)
@@ -195,6 +201,7 @@ def start_jupyterlab(
     )
     url = f"http://{host}:{port}"
     lab = ChildProcess("JupyterLab", url, token, process)
+    atexit.register(lab.stop)
     _wait_until_answering(lab, f"{url}/api/status?token={token}", timeout)
     return lab
 

@@ -1,9 +1,9 @@
 """Drift across many runs of a workflow, and first-bad-run bisect: set-based SQL in DuckDB over run_fields, results as pandas.
 
-    >>> report = drift(store, "nightly-etl")               # or store.drift("nightly-etl")
-    >>> report.fields.head()                                # one row per path, ranked
-    >>> report.changes("parameters.batchSize")              # its change points
-    >>> report.plot("output.metrics.auc", to="auc.png")     # doctest: +SKIP
+    >>> report = drift(store, "nightly-etl")      # or store.drift(...)   # doctest: +SKIP
+    >>> report.fields.head()                       # one row per path     # doctest: +SKIP
+    >>> report.changes("parameters.batchSize")     # its change points    # doctest: +SKIP
+    >>> report.plot("output.metrics.auc", to="auc.png")                   # doctest: +SKIP
     >>> found = bisect(store, "nightly-etl")                 # doctest: +SKIP
     >>> found.good_run_id, found.bad_run_id, found.suspects.head()  # doctest: +SKIP
 
@@ -197,14 +197,17 @@ def _rate(count: Any, total: Any) -> Any:
 
 
 def _field_stats(
-    con: Any, scope: Scope, sections: Sequence[str], ignore: Sequence[str]
+    con: Any,
+    scope: Scope,
+    sections: Sequence[str],
+    ignore: Sequence[str],
+    workflow_totals: pd.DataFrame,
 ) -> pd.DataFrame:
     """Per (workflow, path) drift statistics: FIELD_COLUMNS plus workflow_id, ranked."""
     paths = path_stats(con, scope, sections)
     if ignore and len(paths):
         kept = [not matches(path, ignore) for path in paths["path"]]
         paths = paths[kept]
-    workflow_totals = totals(con, scope)
     paths = paths.merge(workflow_totals[["wkey", "workflow_id", "runs", "failed"]], on="wkey")
     changing = varying(paths, paths["runs"])
     paths = paths.merge(
@@ -217,8 +220,10 @@ def _field_stats(
     paths["volatile"] = is_volatile(paths["pairs"], paths["changed_pairs"])
     associated = changing & ~paths["volatile"]
     counts = _value_counts(con, scope, sorted(set(paths.loc[associated, "path"])))
-    paths = paths.merge(counts.drop(columns="distinct_values"), on="gkey", how="left")
+    paths = paths.merge(counts, on="gkey", how="left", suffixes=("_approx", ""))
     paths.loc[~associated, "best"] = None
+    # exact where the values were counted; HyperLogLog's estimate for volatile paths
+    paths["distinct_values"] = paths["distinct_values"].fillna(paths["distinct_values_approx"])
     paths.loc[constant, "distinct_values"] = 1
     best = paths["best"].map(lambda item: item if isinstance(item, dict) else {})
     value = best.map(lambda item: item.get("value"))
@@ -235,7 +240,9 @@ def _field_stats(
     runs_with = runs_with.where(~use_missing, missing_runs)
     failed_with = failed_with.where(~use_missing, missing_failed)
     phi = phi.where(~use_missing, missing_phi)
-    has_value = associated & ~np.isnan(phi)
+    has_value = (associated & ~np.isnan(phi)).to_numpy()
+    rate_with = _rate(failed_with, runs_with)
+    rate_without = _rate(paths["failed"] - failed_with, paths["runs"] - runs_with)
     frame = pd.DataFrame(
         {
             "workflow_id": paths["workflow_id"],
@@ -252,14 +259,8 @@ def _field_stats(
             "associated_value": _texts(value.where(has_value)),
             "runs_with": runs_with.where(has_value).astype("Int64"),
             "failed_with": failed_with.where(has_value).astype("Int64"),
-            "failure_rate_with": pd.Series(_rate(failed_with, runs_with))
-            .where(has_value.values)
-            .values,
-            "failure_rate_without": pd.Series(
-                _rate(paths["failed"] - failed_with, paths["runs"] - runs_with)
-            )
-            .where(has_value.values)
-            .values,
+            "failure_rate_with": np.where(has_value, rate_with, np.nan),
+            "failure_rate_without": np.where(has_value, rate_without, np.nan),
             "association": phi.where(has_value),
         }
     )
@@ -334,7 +335,7 @@ def _require_workflow(store: Store, workflow_id: str) -> None:
             ).fetchall()
         ]
         close = difflib.get_close_matches(workflow_id, names, n=3)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "."
         raise RunReplayError(
             f"workflow {workflow_id!r} has no runs in the store {store.path!r}{hint} "
             "List the workflows with Store.workflows() or `runreplay workflows`."
@@ -531,8 +532,8 @@ def drift(
     _require_workflow(store, workflow_id)
     scope = Scope(workflow_id, since, until, predicate)
     con = store.connection
-    fields = _field_stats(con, scope, chosen, globs).drop(columns="workflow_id")
     workflow_totals = totals(con, scope)
+    fields = _field_stats(con, scope, chosen, globs, workflow_totals).drop(columns="workflow_id")
     if workflow_totals.empty:
         runs, failed, first_run_at, last_run_at = 0, 0, None, None
     else:
@@ -568,8 +569,8 @@ def drift_summary(
 
     Columns (SUMMARY_COLUMNS): workflow_id, runs, failed, failure_rate, first_run_at,
     last_run_at, changed_fields (non-volatile paths that changed), volatile_fields,
-    top_suspect (the changed non-volatile path most associated with failing, None when
-    nothing is), top_suspect_value (JSON text), top_suspect_association,
+    top_suspect (the changed, non-volatile parameters/context path most associated with
+    failing; None when none is), top_suspect_value (JSON text), top_suspect_association,
     top_suspect_changed_at (its last change). The same SQL as `drift`, over all workflows.
     """
     chosen = _sections(sections)
@@ -578,7 +579,7 @@ def drift_summary(
     scope = Scope(None, since, until, compile_predicate(failing))
     con = store.connection
     workflow_totals = totals(con, scope)
-    fields = _field_stats(con, scope, chosen, globs)
+    fields = _field_stats(con, scope, chosen, globs, workflow_totals)
     changed = fields[(fields["changes"] > 0) & ~fields["volatile"]]
     counts = pd.DataFrame(
         {
@@ -914,9 +915,10 @@ def bisect(
     bad: the first failing run (or after `good` when only good is given); good: the last
     non-failing run before bad. Either can be given as a run id. `failing` is a predicate
     (default `status == 'FAILED'`; e.g. `"output.metrics.auc < 0.9"`). Suspects come from
-    `sections` (default parameters and context) minus `ignore` globs. `diff_options` go to
-    `diff_stored` (ignore, rtol, atol, now, ...). Raises RunReplayError when there is no
-    failing run, no good run before the bad one, or a given run belongs to another workflow.
+    `sections` (default parameters and context) minus `ignore` globs (which the pair's
+    RunDiff leaves out too). `diff_options` go to `diff_stored` (rtol, atol, now, ...).
+    Raises RunReplayError when no run is failing, no good run precedes the bad one, or a
+    given run belongs to another workflow; InvalidPredicate for a bad `failing`.
 
     >>> found = bisect(store, "nightly-etl")  # doctest: +SKIP
     >>> found.good_run_id, found.bad_run_id, found.top_suspect  # doctest: +SKIP
@@ -934,7 +936,9 @@ def bisect(
     workflow_totals = totals(con, scope).iloc[0]
     runs, failed = int(workflow_totals["runs"]), int(workflow_totals["failed"])
     suspects = _suspects(con, scope, good_run, bad_run, chosen, globs, runs, failed)
-    run_diff = diff_stored(store, good_run["run_id"], bad_run["run_id"], **diff_options)
+    run_diff = diff_stored(
+        store, good_run["run_id"], bad_run["run_id"], ignore=globs, **diff_options
+    )
     return Bisect(
         workflow_id=workflow_id,
         failing=predicate.expression,

@@ -58,7 +58,9 @@ RUN_NAMES: dict[str, tuple[str, str]] = {
 """Names of a run's own columns a predicate may use: SQL template and kind."""
 
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "none", "true", "false"}
-_OPERATORS = {"==": "=", "=": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}  # fmt: skip
+_OPERATORS = {
+    "==": "=", "=": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
+}  # fmt: skip
 _FLIPPED = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _TOKEN = re.compile(
     r"""
@@ -369,7 +371,10 @@ class _Parser:
             )
         if kind == "text":
             return f"(CASE WHEN {alias}.value_type = 'string' THEN {alias}.value ->> '$' END)"
-        return f"(CASE WHEN {alias}.value_type = 'boolean' THEN CAST({alias}.value AS VARCHAR) = 'true' END)"
+        return (
+            f"(CASE WHEN {alias}.value_type = 'boolean' "
+            f"THEN CAST({alias}.value AS VARCHAR) = 'true' END)"
+        )
 
     def null_test(self, name: _Name) -> str:
         if name.path is None:
@@ -433,7 +438,8 @@ class _Parser:
                 raise InvalidPredicate(
                     self.expression,
                     operand.start,
-                    f"the values after 'in' mix {literals[0].kind} and {operand.kind}; use one kind",
+                    f"the values after 'in' mix {literals[0].kind} and {operand.kind}; "
+                    "use one kind",
                 )
             self.check_kind(name, operand)
             literals.append(operand)

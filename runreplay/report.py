@@ -358,6 +358,17 @@ def _cell_time(moment: Any) -> str:
     return pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _cell_run(moment: Any, run_id: str | None) -> str:
+    """`2026-10-12 01:00:00Z run-000347`: when and which run."""
+    return f"{_cell_time(moment)} {run_id or ''}".strip()
+
+
+def _window_text(since: Any, until: Any) -> str:
+    if since is None and until is None:
+        return "all runs"
+    return f"runs from {_cell_time(since) or 'the start'} to {_cell_time(until) or 'now'}"
+
+
 def _cell_share(value: Any) -> str:
     return "" if pd.isna(value) else f"{value:.0%}"
 
@@ -400,8 +411,8 @@ def _drift_view(report: DriftReport, show_volatile: bool, limit: int | None, cha
                 "path": row["path"],
                 "volatile": bool(row["volatile"]),
                 "changes": int(row["changes"]),
-                "first_change": f"{_cell_time(row['first_change_at'])} {row['first_change_run_id'] or ''}".strip(),
-                "last_change": f"{_cell_time(row['last_change_at'])} {row['last_change_run_id'] or ''}".strip(),
+                "first_change": _cell_run(row["first_change_at"], row["first_change_run_id"]),
+                "last_change": _cell_run(row["last_change_at"], row["last_change_run_id"]),
                 "distinct": _cell_count(row["distinct_values"]),
                 "missing": _cell_share(row["missing_share"]) if row["missing_share"] else "",
                 "value": ""
@@ -410,9 +421,7 @@ def _drift_view(report: DriftReport, show_volatile: bool, limit: int | None, cha
                 **_evidence(row),
             }
         )
-    window = "all runs"
-    if report.since is not None or report.until is not None:
-        window = f"runs from {_cell_time(report.since) or 'the start'} to {_cell_time(report.until) or 'now'}"
+    window = _window_text(report.since, report.until)
     return {
         "title": f"runreplay drift {report.workflow_id}",
         "workflow_id": report.workflow_id,
@@ -557,9 +566,7 @@ def _summary_view(summary: pd.DataFrame, since: Any, until: Any, failing: str | 
                 else "0",
             }
         )
-    window = "all runs"
-    if since is not None or until is not None:
-        window = f"runs from {_cell_time(since) or 'the start'} to {_cell_time(until) or 'now'}"
+    window = _window_text(since, until)
     return {
         "title": "runreplay drift --all",
         "rows": rows,
@@ -630,7 +637,7 @@ def _bisect_view(found: Bisect, chars: int) -> dict:
                 "before": "" if row["before"] is None else _cut(row["before"], chars),
                 "after": "" if row["after"] is None else _cut(row["after"], chars),
                 "volatile": bool(row["volatile"]),
-                "first_seen": f"{_cell_time(row['first_seen_at'])} {row['first_seen_run_id'] or ''}".strip(),
+                "first_seen": _cell_run(row["first_seen_at"], row["first_seen_run_id"]),
                 **_evidence(row),
             }
         )

@@ -38,6 +38,8 @@ from runreplay.paths import flatten, keyed_segment
 from runreplay.report import CHANGE_LABELS, SECTION_TITLES, show_value
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from runreplay.client import CoreAPI, ReplayResult
     from runreplay.store import Store
 
@@ -92,6 +94,16 @@ def run_label(run_id: str, status: str, created_at: Any) -> str:
     """`run-000123 · FAILED · 2026-11-20 01:00` (createdAt in UTC, to the minute)."""
     when = created_at.strftime("%Y-%m-%d %H:%M") if hasattr(created_at, "strftime") else ""
     return f"{run_id} · {status} · {when}"
+
+
+def _options(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, run id) picker options from `Store.runs` rows."""
+    return [
+        (run_label(run_id, status, created_at), run_id)
+        for run_id, status, created_at in zip(
+            runs["run_id"], runs["status"], runs["created_at"], strict=True
+        )
+    ]
 
 
 class ComparePanel:
@@ -167,7 +179,7 @@ class ComparePanel:
             description="Replay anyway",
             button_style="danger",
             icon="exclamation-triangle",
-            layout=widgets.Layout(width="auto"),
+            layout=widgets.Layout(width="auto", flex="0 0 auto"),
         )
         self.confirm_button.add_class("rr-confirm")
         self.cancel_button = widgets.Button(description="Cancel")
@@ -184,12 +196,14 @@ class ComparePanel:
             description="Replay with prior inputs",
             button_style="primary",
             icon="play",
-            layout=widgets.Layout(width="auto"),
+            layout=widgets.Layout(width="auto", flex="0 0 auto"),
         )
         self.replay_button.add_class("rr-replay")
         self.replay_reason = _html_widget("rr-replay-reason")
         self.export_button = widgets.Button(
-            description="Export report", icon="download", layout=widgets.Layout(width="auto")
+            description="Export report",
+            icon="download",
+            layout=widgets.Layout(width="auto", flex="0 0 auto"),
         )
         self.export_button.add_class("rr-export")
         self.export_link = _html_widget("rr-export-result")
@@ -336,13 +350,9 @@ class ComparePanel:
     def _newest_runs(self, workflow: str) -> list[tuple[str, str]]:
         """(label, run id) of the workflow's newest runs, read once per workflow."""
         if workflow not in self._newest:
-            runs = self.store.runs(workflow=workflow, limit=self.choices)
-            self._newest[workflow] = [
-                (run_label(run_id, status, created_at), run_id)
-                for run_id, status, created_at in zip(
-                    runs["run_id"], runs["status"], runs["created_at"], strict=True
-                )
-            ]
+            self._newest[workflow] = _options(
+                self.store.runs(workflow=workflow, limit=self.choices)
+            )
         return self._newest[workflow]
 
     def _select(
@@ -376,13 +386,9 @@ class ComparePanel:
             picker.options = []
             return
         if search:
-            runs = self.store.runs(workflow=workflow, search=search, limit=self.choices)
-            options = [
-                (run_label(run_id, status, created_at), run_id)
-                for run_id, status, created_at in zip(
-                    runs["run_id"], runs["status"], runs["created_at"], strict=True
-                )
-            ]
+            options = _options(
+                self.store.runs(workflow=workflow, search=search, limit=self.choices)
+            )
         else:
             options = list(self._newest_runs(workflow))
             if chosen is not None and all(value != chosen for _, value in options):
@@ -519,14 +525,14 @@ class ComparePanel:
     def _show_banner(self, refused: ReplayResult | None = None) -> None:
         """The stale banner: the base run's stale assets, or a replay's stale refusal."""
         if refused is not None:
+            count = len(refused.stale_assets)
             heading = (
-                f"The core API refused to replay {self.base}: "
-                f"{len(refused.stale_assets)} of its assets are stale now."
+                f"The core API refused to replay {self.base}: {count} of its assets "
+                f"{'is' if count == 1 else 'are'} stale now."
             )
             note = (
-                (refused.message or "")
-                + " Replay anyway to run it with these stale inputs, or Cancel."
-            ).strip()
+                "Nothing was enqueued. Replay anyway to run it with these stale inputs, or Cancel."
+            )
             self.stale_banner.value = str(_html().stale_banner(heading, refused.stale_assets, note))
             self.confirm_row.layout.display = ""
             self.banner.layout.display = ""

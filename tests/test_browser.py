@@ -1,10 +1,11 @@
 """The compare notebook in a real headless Chromium: pick runs, see highlights and the stale
 banner, replay through the core API, and find the new run in the server's audit log.
 
-The notebook runs under Voila (the notebook as an app, driven by a kernel, as in JupyterLab)
-against `runreplay serve --execute`, both on free 127.0.0.1 ports with random tokens.
-Screenshots go to the test's tmp dir; with RUNREPLAY_UPDATE_SCREENSHOT=1 the panel's
-screenshot also replaces docs/compare-panel.png (the README's picture).
+The same scenario runs twice: in JupyterLab (open the notebook, Run All Cells) and under
+Voila (the notebook as an app), each against `runreplay serve --execute`, all on free
+127.0.0.1 ports with random tokens. Screenshots go to the test's tmp dir; with
+RUNREPLAY_UPDATE_SCREENSHOT=1 the Voila run's panel screenshot also replaces
+docs/compare-panel.png (the README's picture).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from runreplay.client import CoreAPI
-from runreplay.demo import free_port, start_reference_server
+from runreplay.demo import free_port, start_jupyterlab, start_reference_server
 from tests.conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.browser
@@ -78,18 +79,72 @@ def core_api(workspace):
     server.stop()
 
 
+def _jupyter_env(workspace: Path, core_api) -> dict[str, str]:
+    """This environment without RUNREPLAY_*, plus the core API, and Jupyter's state in tmp."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNREPLAY_")}
+    settings = workspace / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    notebook_settings = workspace / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)  # every cell stays in the DOM while the test works
+    (notebook_settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    env.update(
+        RUNREPLAY_API_URL=core_api.url,
+        RUNREPLAY_TOKEN=core_api.token,
+        JUPYTER_RUNTIME_DIR=str(workspace / "runtime"),
+        JUPYTER_CONFIG_DIR=str(workspace / "jupyter-config"),
+        JUPYTERLAB_SETTINGS_DIR=str(workspace / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(workspace / "lab-workspaces"),
+    )
+    return env
+
+
+@pytest.fixture(params=["jupyterlab", "voila"])
+def frontend(request, workspace, core_api):
+    """(name, open) where open(page) shows the compare notebook's panel in `page`."""
+    if request.param == "voila":
+        url = request.getfixturevalue("voila")
+
+        def open_voila(page):
+            page.goto(url, timeout=WAIT_MS)
+
+        return "voila", open_voila
+    lab = start_jupyterlab(
+        root_dir=workspace,
+        open_browser=False,
+        env=_jupyter_env(workspace, core_api),
+        extra_args=["--LabApp.news_url=None"],
+    )
+    request.addfinalizer(lab.stop)
+
+    def open_lab(page):
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        page.goto(f"{lab.url}/lab/tree/notebooks/{NOTEBOOK}?token={lab.token}", timeout=WAIT_MS)
+        # The status bar names the kernel once the notebook is connected to it.
+        kernel = page.locator(".jp-StatusBar-TextItem[title^='Change kernel']")
+        kernel.filter(has_text="| Idle").wait_for(timeout=120_000)
+        started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+        for attempt in range(3):  # on a loaded machine a first Run All can come too early
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            try:
+                started.first.wait_for(state="attached", timeout=20_000)
+                return
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
+
+    return "jupyterlab", open_lab
+
+
 @pytest.fixture
 def voila(workspace, core_api):
     """Voila serving the compare notebook, with the core API in its kernel's environment."""
     if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("browser test needs voila in the test environment (pip install voila)")
     port, token = free_port(), secrets.token_urlsafe(16)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNREPLAY_")}
-    env.update(
-        RUNREPLAY_API_URL=core_api.url,
-        RUNREPLAY_TOKEN=core_api.token,
-        JUPYTER_RUNTIME_DIR=str(workspace / "runtime"),
-    )
+    env = _jupyter_env(workspace, core_api)
     log = workspace / "voila.log"
     with open(log, "w", encoding="utf-8") as output:
         process = subprocess.Popen(
@@ -134,29 +189,43 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: flo
     pytest.fail(f"voila did not listen on port {port} within {timeout} s")
 
 
-def _pick(panel, picker_class: str, run_id: str) -> None:
-    """Type part of the id into the picker's search box, then click the run in the list."""
+def _pick(page, panel, picker_class: str, run_id: str) -> None:
+    """Type part of the id into the picker's search box, wait until the kernel has listed
+    the matches, then click the run."""
     picker = panel.locator(f".{picker_class}")
-    picker.locator("input[type=text]").fill(run_id[-3:])
-    option = picker.locator("select option", has_text=run_id)
-    option.wait_for(state="attached", timeout=WAIT_MS)
-    picker.locator("select").select_option(label=option.inner_text(timeout=WAIT_MS))
+    search, select = run_id[-3:], picker.locator("select")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    typed_at = 0.0
+    while True:
+        if time.monotonic() - typed_at > 15:  # type (again, if the list never followed)
+            picker.locator("input[type=text]").fill("")
+            picker.locator("input[type=text]").fill(search)
+            typed_at = time.monotonic()
+        values = select.evaluate("select => [...select.options].map(option => option.value)")
+        if values and all(search in value for value in values):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the {picker_class} list did not follow the search {search!r}: {values}")
+        page.wait_for_timeout(200)
+    value = next(value for value in values if value.startswith(run_id))
+    select.select_option(value=value)
 
 
 def test_compare_notebook_picks_runs_and_replays_in_a_real_browser(
-    chromium, voila, core_api, workspace
+    chromium, frontend, core_api, workspace
 ):
+    name, open_notebook = frontend
     page = chromium.new_page(viewport={"width": 1300, "height": 1100})
     shots = workspace / "screenshots"
     shots.mkdir()
     try:
-        page.goto(voila, timeout=WAIT_MS)
+        open_notebook(page)
         panel = page.locator(".rr-compare-panel")
         panel.wait_for(state="visible", timeout=120_000)
         page.screenshot(path=shots / "01-opened.png", full_page=True)
 
-        _pick(panel, "rr-base-picker", LAST_GOOD)
-        _pick(panel, "rr-compare-picker", FIRST_BAD)
+        _pick(page, panel, "rr-base-picker", LAST_GOOD)
+        _pick(page, panel, "rr-compare-picker", FIRST_BAD)
         summary = panel.locator(".rr-summary")
         summary.filter(has_text=f"{LAST_GOOD} → {FIRST_BAD}").wait_for(timeout=WAIT_MS)
 
@@ -173,7 +242,7 @@ def test_compare_notebook_picks_runs_and_replays_in_a_real_browser(
         assert banner.is_visible()
         assert "warehouse/orders" in banner.inner_text()
         panel.screenshot(path=shots / "02-regression.png")
-        if os.environ.get("RUNREPLAY_UPDATE_SCREENSHOT"):
+        if name == "voila" and os.environ.get("RUNREPLAY_UPDATE_SCREENSHOT"):
             SCREENSHOT.parent.mkdir(exist_ok=True)
             panel.screenshot(path=SCREENSHOT)
 
