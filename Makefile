@@ -18,14 +18,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/runreplay load data/ --db $(DB)
-	$(BIN)/runreplay workflows --db $(DB)
+	$(BIN)/python -m runreplay.demo
 
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbval-lax notebooks/
 
 bench: install
 	$(BIN)/python benchmarks/bench_load.py --runs 100000
+	$(BIN)/python benchmarks/bench_diff.py --leaves 100000
+	$(BIN)/python benchmarks/bench_drift.py --runs 100000
+	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python benchmarks/bench_panel.py --runs 100000
 
 lint: install
 	$(BIN)/ruff check runreplay tests benchmarks
