@@ -1208,44 +1208,6 @@ def _summary(run_diff: RunDiff) -> str:
 
 # -- store integration -----------------------------------------------------------------
 
-_VOLATILE_SQL = """
-WITH ordered AS (
-    SELECT run_id, row_number() OVER (ORDER BY created_at, run_id) AS n
-    FROM runs WHERE workflow_id = $workflow
-),
-leaves AS (
-    SELECT o.n, f.path, f.value_type || ':' || CAST(f.value AS VARCHAR) AS v
-    FROM run_fields f JOIN ordered o USING (run_id)
-    UNION ALL
-    SELECT o.n, 'status', r.status FROM runs r JOIN ordered o USING (run_id)
-    UNION ALL
-    SELECT o.n, 'runKey', r.run_key FROM runs r JOIN ordered o USING (run_id)
-    WHERE r.run_key IS NOT NULL
-    UNION ALL
-    SELECT o.n, 'partitionKey', r.partition_key FROM runs r JOIN ordered o USING (run_id)
-    WHERE r.partition_key IS NOT NULL
-    UNION ALL
-    SELECT o.n, 'replayOf', r.replay_of FROM runs r JOIN ordered o USING (run_id)
-    WHERE r.replay_of IS NOT NULL
-    UNION ALL
-    SELECT o.n, 'duration', CAST(epoch(r.finished_at - r.started_at) AS VARCHAR)
-    FROM runs r JOIN ordered o USING (run_id)
-    WHERE r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
-),
-pairs AS (
-    SELECT path, v, lag(v) OVER w AS previous_v, n - lag(n) OVER w AS gap
-    FROM leaves
-    WINDOW w AS (PARTITION BY path ORDER BY n)
-)
-SELECT path
-FROM pairs
-WHERE gap = 1
-GROUP BY path
-HAVING count(*) >= $min_pairs
-   AND avg(CASE WHEN v IS DISTINCT FROM previous_v THEN 1.0 ELSE 0.0 END) >= $threshold
-ORDER BY path
-"""
-
 
 def volatile_paths(
     store: Store, workflow_id: str, threshold: float = 0.9, *, min_pairs: int = 3
@@ -1260,10 +1222,9 @@ def volatile_paths(
         raise RunReplayError(f"threshold must be in (0, 1], got {threshold!r}")
     if min_pairs < 1:
         raise RunReplayError(f"min_pairs must be >= 1, got {min_pairs!r}")
-    rows = store.connection.execute(
-        _VOLATILE_SQL, {"workflow": workflow_id, "threshold": threshold, "min_pairs": min_pairs}
-    ).fetchall()
-    return {row[0] for row in rows}
+    from runreplay import fieldstats  # one implementation of the rule, shared with drift
+
+    return fieldstats.volatile_paths(store.connection, workflow_id, threshold, min_pairs)
 
 
 def diff_stored(
