@@ -209,6 +209,76 @@ def diff(base: str, compare: str, db: str, api_url: str | None, token: str | Non
     _emit(text, output)
 
 
+# -- drift across many runs ----------------------------------------------------------------
+
+SECTIONS = ("parameters", "context", "output")
+FAILING_OPTION = click.option(
+    "--failing",
+    metavar="EXPR",
+    help="What counts as failing (default: status == 'FAILED'; e.g. \"output.metrics.auc < 0.9\").",
+)
+
+
+@main.command()
+@click.argument("workflow", required=False)
+@click.option("--all", "all_workflows", is_flag=True, help="Every workflow at once (triage).")
+@DB_OPTION
+@click.option("--since", help="Only runs created at or after this ISO 8601 time.")
+@click.option("--until", help="Only runs created before this ISO 8601 time.")
+@click.option("--section", "sections", multiple=True, type=click.Choice(SECTIONS),
+              help="Field section to analyse (repeatable; default: all three).")  # fmt: skip
+@click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
+@FAILING_OPTION
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option("--show-volatile", is_flag=True, help="List fields that change in nearly every run.")
+@_fail_cleanly
+def drift(workflow: str | None, all_workflows: bool, db: str, since: str | None,
+          until: str | None, sections: tuple[str, ...], ignore: tuple[str, ...],
+          failing: str | None, fmt: str, output: str | None, show_volatile: bool) -> None:  # fmt: skip
+    """Which fields of WORKFLOW's runs changed, when, and which line up with failing runs.
+
+    With --all instead of WORKFLOW: one row per workflow (runs, failure rate, drifted
+    fields, top suspect) for bulk triage.
+    """
+    from runreplay.report import render_drift, render_drift_summary
+
+    if all_workflows == (workflow is not None):
+        raise click.UsageError("give a WORKFLOW or --all (not both)")
+    options = {"sections": sections or SECTIONS, "ignore": ignore, "failing": failing}
+    color = fmt == "text" and _use_color(output)
+    with _open(db, read_only=True) as store:
+        if all_workflows:
+            summary = store.drift_summary(since, until, **options)
+            text = render_drift_summary(
+                summary, fmt, since=since, until=until, failing=failing, color=color
+            )
+        else:
+            report = store.drift(workflow, since, until, **options)
+            text = render_drift(report, fmt, color=color, show_volatile=show_volatile)
+    _emit(text, output)
+
+
+@main.command()
+@click.argument("workflow")
+@DB_OPTION
+@FAILING_OPTION
+@click.option("--bad", help="The first bad run (default: the first failing run).")
+@click.option("--good", help="The last good run (default: the last one before --bad).")
+@click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@_fail_cleanly
+def bisect(workflow: str, db: str, failing: str | None, bad: str | None, good: str | None,
+           ignore: tuple[str, ...], fmt: str, output: str | None) -> None:  # fmt: skip
+    """Find WORKFLOW's last good and first bad run and rank the changes most likely to blame."""
+    from runreplay.report import render_bisect
+
+    with _open(db, read_only=True) as store:
+        found = store.bisect(workflow, bad=bad, good=good, failing=failing, ignore=ignore)
+    _emit(render_bisect(found, fmt, color=fmt == "text" and _use_color(output)), output)
+
+
 # -- the core API: serve, replay, audit ----------------------------------------------------
 
 STALE_EXIT = 3

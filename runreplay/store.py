@@ -185,7 +185,13 @@ def _utc(moment: Any) -> datetime | None:
     if moment is None:
         return None
     if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError as error:
+            raise RunReplayError(
+                f"{moment!r} is not an ISO 8601 time ({error}); "
+                "write it like 2026-10-12 or 2026-10-12T01:00:00Z"
+            ) from None
     if isinstance(moment, pd.Timestamp):
         moment = moment.to_pydatetime()
     if not isinstance(moment, datetime):

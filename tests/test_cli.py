@@ -126,3 +126,108 @@ def test_diff_of_an_unknown_run_names_it(tmp_path, sample_path, cli_env):
         and "run-999999" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+# -- drift and bisect ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    """The committed sample loaded once through the CLI (commands below only read it)."""
+    from tests.conftest import SAMPLE
+
+    db = tmp_path_factory.mktemp("drift") / "s.duckdb"
+    loaded = subprocess.run(
+        [str(RUNREPLAY_BIN), "load", str(SAMPLE), "--db", str(db)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    return db
+
+
+def test_drift_ranks_the_planted_parameter_first(sample_db, cli_env):
+    result = run_cli("drift", "nightly-etl", "--db", sample_db, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("nightly-etl: 122 runs, 49 failing")
+    rows = result.stdout.split("path ", 1)[1].splitlines()[1:]
+    assert rows[0].split()[0] == "parameters.batchSize"
+    assert "volatile path(s) hidden" in result.stdout and "\x1b[" not in result.stdout
+    shown = run_cli("drift", "nightly-etl", "--db", sample_db, "--show-volatile", env=cli_env)
+    assert "context.traceId (volatile)" in shown.stdout
+
+
+def test_drift_json_to_a_file_and_window(tmp_path, sample_db, cli_env):
+    out = tmp_path / "drift.json"
+    result = run_cli("drift", "ml-train", "--db", sample_db, "--since", "2026-10-01",
+                     "--format", "json", "-o", out, env=cli_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = orjson.loads(out.read_bytes())
+    assert report["workflowId"] == "ml-train" and report["since"] == "2026-10-01T00:00:00Z"
+    assert report["runs"] == 39  # ml-train runs on or after October 1st in the sample
+    assert result.stdout == "" and f"wrote {out}" in result.stderr
+
+
+def test_drift_with_an_output_predicate_names_the_image(sample_db, cli_env):
+    result = run_cli("drift", "ml-train", "--db", sample_db, "--section", "context",
+                     "--failing", "output.metrics.auc < 0.9", "--format", "json", env=cli_env)  # fmt: skip
+    report = orjson.loads(result.stdout)
+    assert report["failed"] == 40 and report["topSuspect"] == "context.image"
+    assert {row["path"].split(".")[0] for row in report["fields"]} == {"context"}
+
+
+def test_drift_all_is_one_row_per_workflow(sample_db, cli_env):
+    text = run_cli("drift", "--all", "--db", sample_db, env=cli_env)
+    assert text.returncode == 0, text.stderr
+    lines = [line.split() for line in text.stdout.splitlines()]
+    nightly = next(line for line in lines if line and line[0] == "nightly-etl")
+    assert nightly[1:3] == ["122", "49"] and "parameters.batchSize" in nightly
+    markdown = run_cli("drift", "--all", "--db", sample_db, "--format", "markdown", env=cli_env)
+    assert "| nightly-etl |" in markdown.stdout.replace("`", "")
+    rows = orjson.loads(
+        run_cli("drift", "--all", "--db", sample_db, "--format", "json", env=cli_env).stdout
+    )
+    assert sorted(row["workflowId"] for row in rows) == ["hourly-sync", "ml-train", "nightly-etl"]
+
+
+def test_drift_needs_a_workflow_or_all(sample_db, cli_env):
+    assert run_cli("drift", "--db", sample_db, env=cli_env).returncode == 2
+    both = run_cli("drift", "nightly-etl", "--all", "--db", sample_db, env=cli_env)
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("drift", "nope"), "'nope'"),
+        (("drift", "ml-train", "--since", "2026-13-01"), "'2026-13-01' is not an ISO 8601 time"),
+        (("drift", "ml-train", "--failing", "output.auc <<< 1"), "output.auc <<< 1"),
+        (("bisect", "ml-train"), "no run of 'ml-train' is failing"),
+        (("bisect", "nightly-etl", "--bad", "run-999999"), "run-999999"),
+    ],
+)
+def test_drift_and_bisect_errors_are_one_clear_message(sample_db, cli_env, args, named):
+    result = run_cli(*args, "--db", sample_db, env=cli_env)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("error: ") and named in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bisect_finds_the_planted_regression(sample_db, cli_env):
+    result = run_cli("bisect", "nightly-etl", "--db", sample_db, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:3] == ["good", "run-000345", "SUCCEEDED"]
+    assert lines[2].split()[:3] == ["bad", "run-000347", "FAILED"]
+    first_suspect = next(line for line in lines if line.strip().startswith("1 "))
+    assert first_suspect.split()[1] == "parameters.batchSize" and "500 → 5000" in first_suspect
+    assert "parameters.batchSize: 500 → 5000" in result.stdout  # the pair's diff follows
+
+
+def test_bisect_with_failing_expression_as_json(sample_db, cli_env):
+    result = run_cli("bisect", "ml-train", "--db", sample_db,
+                     "--failing", "output.metrics.auc < 0.9", "--format", "json", env=cli_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = orjson.loads(result.stdout)
+    assert (found["good"]["runId"], found["bad"]["runId"]) == ("run-000322", "run-000324")
+    assert found["suspects"][0]["path"] == "context.image"
+    assert found["runDiff"]["runs"]["base"]["runId"] == "run-000322"
