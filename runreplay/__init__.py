@@ -9,16 +9,19 @@ store.runs(workflow="nightly-etl", limit=5)
 __version__ = "0.1.0"
 
 from runreplay.diff import RunDiff, diff_runs  # noqa: E402
+from runreplay.drift import Bisect, DriftReport  # noqa: E402
 from runreplay.errors import (  # noqa: E402
     ApiError,
     ApiUnavailable,
     BadRequest,
     DuplicateRunError,
     InvalidPath,
+    InvalidPredicate,
     InvalidRunRecord,
     NotFound,
     RunNotFound,
     RunReplayError,
+    SampleError,
     ServerError,
     SourceError,
     StoreLocked,
@@ -48,13 +51,17 @@ __all__ = [
     "ReplayResult",
     "ServerError",
     "Unauthorized",
+    "Bisect",
+    "DriftReport",
     "DuplicateRunError",
     "InvalidPath",
+    "InvalidPredicate",
     "InvalidRunRecord",
     "LoadResult",
     "RunDiff",
     "RunNotFound",
     "RunReplayError",
+    "SampleError",
     "SourceError",
     "Store",
     "StoreLocked",
