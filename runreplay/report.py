@@ -659,12 +659,13 @@ def _bisect_view(found: Bisect, chars: int) -> dict:
     }
 
 
-def bisect_to_html_fragment(found: Bisect) -> str:
-    """A Bisect as an HTML fragment: the pair, ranked suspects, then the pair's diff."""
+def bisect_to_html_fragment(found: Bisect, *, with_diff: bool = True) -> str:
+    """A Bisect as an HTML fragment: the pair, ranked suspects, then (`with_diff`) the
+    pair's diff."""
     from markupsafe import Markup
 
     view = _bisect_view(found, MAX_VALUE_CHARS)
-    diff_html = Markup(to_html_fragment(found.run_diff, show_volatile=True))
+    diff_html = Markup(to_html_fragment(found.run_diff, show_volatile=True) if with_diff else "")
     return _environment.get_template("bisect_body.html.j2").render(diff_html=diff_html, **view)
 
 

@@ -18,6 +18,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -35,12 +36,14 @@ from runreplay.diff import (
 )
 from runreplay.errors import RunNotFound, RunReplayError
 from runreplay.paths import flatten, keyed_segment
+from runreplay.predicate import DEFAULT_FAILING
 from runreplay.report import CHANGE_LABELS, SECTION_TITLES, show_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from runreplay.client import CoreAPI, ReplayResult
+    from runreplay.drift import Bisect, DriftReport
     from runreplay.store import Store
 
 TAB_TITLES = ("Parameters", "Context", "Output", "Status transitions", "Assets")
@@ -642,9 +645,9 @@ class ComparePanel:
 
 
 class _Quiet:
-    """Inside it, picker changes made by the panel itself do not trigger a new diff."""
+    """Inside it, picker changes made by the panel itself do not trigger a recomputation."""
 
-    def __init__(self, panel: ComparePanel):
+    def __init__(self, panel: ComparePanel | DriftPanel):
         self.panel = panel
 
     def __enter__(self) -> None:
@@ -866,3 +869,340 @@ def _summary_view(run_diff: RunDiff) -> dict:
         "compare": side(run_diff.compare_run),
         "summary": run_diff.summary,
     }
+
+
+# -- DriftPanel ----------------------------------------------------------------------------
+
+_drift_macros = None
+
+
+def _drift_html() -> Any:
+    """DriftPanel's Jinja macros (loaded once)."""
+    global _drift_macros
+    if _drift_macros is None:
+        _drift_macros = _templates.get_template("drift_panel.html.j2").module
+    return _drift_macros
+
+
+def _day(value: Any) -> date | None:
+    """A date from a date, datetime or ISO 8601 text (the UTC day of a datetime)."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    from runreplay.store import _utc
+
+    return _utc(value).date()
+
+
+def _midnight(day: date | None, *, days: int = 0) -> datetime | None:
+    if day is None:
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=days)
+
+
+class DriftPanel:
+    """Which fields of a workflow's runs drifted, when, and which change started failing.
+
+    Pick a workflow and optionally a window of days (From / To, both inclusive, UTC) and a
+    failing predicate (default `status == 'FAILED'`, e.g. `output.metrics.auc < 0.9`): the
+    panel shows `store.drift(...)`'s ranked field table, a chart of the chosen field over
+    time coloured by status, and on "Bisect" the last good / first bad run with the ranked
+    suspects; "Open in ComparePanel" shows that pair's full diff (and replay) below.
+
+    `store`: the analysis Store. `api`: passed to the ComparePanel it opens (default: from
+    RUNREPLAY_API_URL / RUNREPLAY_TOKEN). `workflow`: the workflow to open on (default: the
+    one with the most failing runs). `since` / `until`: first and last day (date or ISO
+    text). Everything is also plain Python: set `panel.workflow`, `panel.field`, the
+    pickers' values, call `panel.bisect()` / `panel.open_compare()`.
+
+        >>> panel = DriftPanel(store, workflow="nightly-etl")  # doctest: +SKIP
+        >>> panel.report.top_suspect, panel.bisect().bad_run_id  # doctest: +SKIP
+        ('parameters.batchSize', 'run-000347')
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        api: CoreAPI | None = None,
+        *,
+        workflow: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        failing: str | None = None,
+    ):
+        self.store = store
+        self.api = api
+        self.report: DriftReport | None = None
+        """The drift on show (None when the choice gives an error)."""
+        self.found: Bisect | None = None
+        """The last bisect result (None until "Bisect", and again after a new choice)."""
+        self.compare_panel: ComparePanel | None = None
+        """The ComparePanel "Open in ComparePanel" made, if any."""
+        self._quiet = False
+        self._build()
+        with self._quietly():
+            self.since_picker.value = _day(since)
+            self.until_picker.value = _day(until)
+            self.failing_box.value = failing or ""
+        self._open(workflow)
+
+    def _build(self) -> None:
+        self.workflow_picker = widgets.Dropdown(description="Workflow", options=[])
+        self.workflow_picker.add_class("rr-drift-workflow")
+        self.since_picker = widgets.DatePicker(description="From")
+        self.since_picker.add_class("rr-since")
+        self.until_picker = widgets.DatePicker(description="To")
+        self.until_picker.add_class("rr-until")
+        self.failing_box = widgets.Text(
+            description="Failing",
+            placeholder=DEFAULT_FAILING,
+            continuous_update=False,
+            layout=widgets.Layout(width="420px"),
+        )
+        self.failing_box.add_class("rr-failing")
+        self.show_volatile = widgets.Checkbox(value=False, description="Show volatile fields")
+        self.show_volatile.add_class("rr-show-volatile")
+        self.summary = _html_widget("rr-drift-summary")
+        self.message = _html_widget("rr-message")
+        self.table = _html_widget("rr-drift-table")
+        table_box = widgets.Box([self.table])
+        table_box.add_class("rr-drift-table-box")
+        self.field_picker = widgets.Dropdown(
+            description="Field", options=[], layout=widgets.Layout(width="520px")
+        )
+        self.field_picker.add_class("rr-field-picker")
+        self.chart = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.chart.add_class("rr-drift-chart")
+        self.bisect_button = widgets.Button(
+            description="Bisect: find the first bad run",
+            icon="search",
+            button_style="primary",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.bisect_button.add_class("rr-bisect")
+        self.open_compare_button = widgets.Button(
+            description="Open in ComparePanel",
+            icon="columns",
+            disabled=True,
+            layout=widgets.Layout(width="auto"),
+        )
+        self.open_compare_button.add_class("rr-open-compare")
+        self.bisect_result = _html_widget("rr-bisect-result")
+        self.compare_box = widgets.VBox([])
+        self.compare_box.add_class("rr-compare-box")
+        self.widget = widgets.VBox(
+            [
+                widgets.HTML(str(_drift_html().style())),
+                widgets.HBox([self.workflow_picker, self.since_picker, self.until_picker]),
+                widgets.HBox([self.failing_box, self.show_volatile]),
+                self.summary,
+                self.message,
+                table_box,
+                self.field_picker,
+                self.chart,
+                widgets.HBox([self.bisect_button, self.open_compare_button]),
+                self.bisect_result,
+                self.compare_box,
+            ]
+        )
+        self.widget.add_class("rr-drift-panel")
+
+        for picker in (self.workflow_picker, self.since_picker, self.until_picker):
+            picker.observe(lambda _: self._choice_changed(), "value")
+        self.failing_box.observe(lambda _: self._choice_changed(), "value")
+        self.show_volatile.observe(lambda _: self._render_table(), "value")
+        self.field_picker.observe(lambda _: self._quiet or self._plot(), "value")
+        self.bisect_button.on_click(lambda _: self.bisect())
+        self.open_compare_button.on_click(lambda _: self.open_compare())
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<DriftPanel {self.workflow} on {self.store!r}>"
+
+    def _quietly(self) -> _Quiet:
+        return _Quiet(self)
+
+    # -- the choice ------------------------------------------------------------------
+
+    @property
+    def workflow(self) -> str | None:
+        """The workflow analysed."""
+        return self.workflow_picker.value
+
+    @workflow.setter
+    def workflow(self, workflow_id: str) -> None:
+        if workflow_id not in self.workflow_picker.options:
+            self._show_message("error", f"no workflow {workflow_id!r} in the store")
+            return
+        self.workflow_picker.value = workflow_id
+
+    @property
+    def since(self) -> datetime | None:
+        """Start of the window: the From day at 00:00 UTC (None: from the first run)."""
+        return _midnight(self.since_picker.value)
+
+    @property
+    def until(self) -> datetime | None:
+        """End of the window, exclusive: the day after To at 00:00 UTC (None: to now)."""
+        return _midnight(self.until_picker.value, days=1)
+
+    @property
+    def failing(self) -> str | None:
+        """The failing predicate typed in (None: the default, status == 'FAILED')."""
+        return self.failing_box.value.strip() or None
+
+    @property
+    def field(self) -> str | None:
+        """The path the chart shows."""
+        return self.field_picker.value
+
+    @field.setter
+    def field(self, path: str) -> None:
+        paths = [value for _, value in self.field_picker.options]
+        if path not in paths:
+            self._show_message("error", f"{path!r} is not among this drift's fields")
+            return
+        self.field_picker.value = path
+
+    def refresh(self) -> None:
+        """Read the store again (new runs and workflows) and redo the analysis."""
+        self._open(self.workflow)
+
+    def _open(self, workflow: str | None) -> None:
+        workflows = self.store.workflows()
+        known = workflows["workflow_id"].tolist()
+        with self._quietly():
+            self.workflow_picker.options = known
+            if not known:
+                self.report = None
+                self._show_message("info", "The store holds no runs yet: load some first.")
+                return
+            chosen = workflow if workflow in known else None
+            if chosen is None:  # the workflow with the most failing runs
+                chosen = workflows.sort_values("failed", ascending=False, kind="stable")
+                chosen = chosen["workflow_id"].iloc[0]
+            self.workflow_picker.value = chosen
+        self._analyse()
+        if workflow is not None and workflow not in known:
+            self._show_message(
+                "error", f"no workflow {workflow!r} in the store; showing {self.workflow}"
+            )
+
+    def _choice_changed(self) -> None:
+        if not self._quiet:
+            self._analyse()
+
+    def _analyse(self) -> None:
+        """Compute the drift for the current choice and show it (once per change)."""
+        self._show_message(None, "")
+        self.found = None
+        self.bisect_result.value = ""
+        self.open_compare_button.disabled = True
+        self.compare_box.children = ()
+        self.compare_panel = None
+        try:
+            self.report = self.store.drift(
+                self.workflow, self.since, self.until, failing=self.failing
+            )
+        except RunReplayError as error:
+            self.report = None
+            self._show_message("error", str(error))
+        self._render_table()
+        self._list_fields()
+
+    def _render_table(self) -> None:
+        from runreplay.report import drift_to_html_fragment
+
+        report = self.report
+        if report is None:
+            self.summary.value = self.table.value = ""
+            return
+        window = _window_label(report.since, report.until)
+        self.summary.value = str(
+            _drift_html().summary(
+                report.summary, report.runs, report.failed, report.failing, window
+            )
+        )
+        self.table.value = drift_to_html_fragment(report, show_volatile=self.show_volatile.value)
+
+    def _list_fields(self) -> None:
+        report = self.report
+        fields = report.fields if report is not None else None
+        options: list[tuple[str, str]] = []
+        if fields is not None:
+            for path, changes, volatile in fields[["path", "changes", "volatile"]].itertuples(
+                index=False
+            ):
+                note = "volatile" if volatile else f"{changes} change{'s' * (changes != 1)}"
+                options.append((f"{path}  ({note})", path))
+        chosen = None
+        if options:
+            drifted = report.drifted["path"].tolist()
+            chosen = report.top_suspect or (drifted[0] if drifted else options[0][1])
+        with self._quietly():
+            self.field_picker.options = options
+            self.field_picker.value = chosen
+        self._plot()
+
+    def _plot(self) -> None:
+        from runreplay.drift import _figure_png
+
+        if self.report is None or self.field is None:
+            self.chart.value = b""
+            self.chart.layout.display = "none"
+            return
+        try:
+            figure = self.report.plot(self.field)
+        except RunReplayError as error:
+            self._show_message("error", str(error))
+            self.chart.value = b""
+            self.chart.layout.display = "none"
+            return
+        self.chart.value = _figure_png(figure)
+        self.chart.layout.display = None
+
+    # -- bisect and compare ----------------------------------------------------------
+
+    def bisect(self) -> Bisect | None:
+        """Find the last good and first bad run (whole history, the failing predicate) and
+        show the ranked suspects; returns the Bisect (None, with a message, when it fails)."""
+        from runreplay.report import bisect_to_html_fragment
+
+        self._show_message(None, "")
+        self.compare_box.children = ()
+        self.compare_panel = None
+        try:
+            self.found = self.store.bisect(self.workflow, failing=self.failing)
+        except RunReplayError as error:
+            self.found = None
+            self.bisect_result.value = ""
+            self.open_compare_button.disabled = True
+            self._show_message("error", str(error))
+            return None
+        self.bisect_result.value = bisect_to_html_fragment(self.found, with_diff=False)
+        self.open_compare_button.disabled = False
+        return self.found
+
+    def open_compare(self) -> ComparePanel | None:
+        """Show the bisected pair (last good → first bad) in a ComparePanel below."""
+        if self.found is None and self.bisect() is None:
+            return None
+        self.compare_panel = ComparePanel(
+            self.store,
+            self.api,
+            base=self.found.good_run_id,
+            compare=self.found.bad_run_id,
+            workflow=self.found.workflow_id,
+        )
+        self.compare_box.children = (self.compare_panel.widget,)
+        return self.compare_panel
+
+    def _show_message(self, kind: str | None, text: str) -> None:
+        self.message.value = "" if kind is None else str(_drift_html().message(kind, text))
+
+
+def _window_label(since: datetime | None, until: datetime | None) -> str:
+    from runreplay.report import _window_text
+
+    return _window_text(since, until)
