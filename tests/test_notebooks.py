@@ -39,4 +39,8 @@ def test_committed_notebook_holds_no_machine_specific_paths(path):
 
 def test_the_worked_notebooks_exist():
     names = {path.name for path in NOTEBOOKS}
-    assert {"01_compare_two_runs.ipynb", "03_replay_with_prior_inputs.ipynb"} <= names
+    assert {
+        "01_compare_two_runs.ipynb",
+        "02_drift_across_runs.ipynb",
+        "03_replay_with_prior_inputs.ipynb",
+    } <= names
