@@ -911,10 +911,11 @@ class DriftPanel:
     `store`: the analysis Store. `api`: passed to the ComparePanel it opens (default: from
     RUNREPLAY_API_URL / RUNREPLAY_TOKEN). `workflow`: the workflow to open on (default: the
     one with the most failing runs). `since` / `until`: first and last day (date or ISO
-    text). Everything is also plain Python: set `panel.workflow`, `panel.field`, the
-    pickers' values, call `panel.bisect()` / `panel.open_compare()`.
+    text). `failing`: the predicate to start with. Everything is also plain Python: set
+    `panel.workflow`, `panel.field`, the pickers' values, call `panel.bisect()` /
+    `panel.open_compare()`.
 
-        >>> panel = DriftPanel(store, workflow="nightly-etl")  # doctest: +SKIP
+        >>> panel = DriftPanel(store, "nightly-etl", since="2026-09-01")  # doctest: +SKIP
         >>> panel.report.top_suspect, panel.bisect().bad_run_id  # doctest: +SKIP
         ('parameters.batchSize', 'run-000347')
     """
@@ -922,11 +923,11 @@ class DriftPanel:
     def __init__(
         self,
         store: Store,
-        api: CoreAPI | None = None,
-        *,
         workflow: str | None = None,
         since: Any = None,
         until: Any = None,
+        api: CoreAPI | None = None,
+        *,
         failing: str | None = None,
     ):
         self.store = store

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 import runreplay
+from runreplay.client import CoreAPI
 from runreplay.widgets import ComparePanel, DriftPanel
 from tests.conftest import SAMPLE, make_record
 
@@ -96,6 +97,16 @@ def test_time_window_days_are_inclusive(sample_store):
     panel.since_picker.value = None
     panel.until_picker.value = None
     assert panel.report.runs == 100
+
+
+def test_workflow_window_and_api_are_the_positional_arguments(sample_store):
+    with CoreAPI("http://127.0.0.1:9", "token", retries=0) as api:  # never called here
+        panel = DriftPanel(sample_store, "nightly-etl", "2026-10-08", "2026-10-14", api)
+        assert panel.workflow == "nightly-etl"
+        assert (panel.report.runs, panel.report.failed) == (8, 4)  # Oct 8th to 14th inclusive
+        assert panel.report.top_suspect == "parameters.batchSize"
+        compare = panel.open_compare()
+    assert compare.api is api and not compare.replay_button.disabled
 
 
 def test_failing_predicate_finds_the_image_change(sample_store):
