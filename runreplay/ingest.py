@@ -22,11 +22,13 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from runreplay.errors import InvalidRunRecord, RecordProblem, SourceError
 from runreplay.model import OBJECT_SECTIONS, dumps, extra_of, format_timestamp, normalize_record
@@ -335,34 +337,41 @@ def value_type(value: Any) -> str:
 
 @dataclass
 class Batch:
-    """What `build_batch` made of a chunk of records, ready for the store to insert.
+    """What `build_batch` made of a chunk of records: staged Parquet files for the store.
 
-    `entries` lists the accepted records in order as (run_id, digest, source, unit, number);
-    `problems` the rejected ones as (RecordProblem, is_duplicate) — problems, not exceptions,
-    so a batch built in a worker process pickles cleanly.
+    `files` maps each table to the Parquet file holding the chunk's rows for it (empty when
+    no record was accepted). `entries` lists the accepted records in order as (run_id,
+    digest, source, unit, number, events, assets, fields) — the last three count the rows
+    the record put in run_events, asset_snapshots and run_fields. `problems` lists the
+    rejected records as (RecordProblem, is_duplicate) — problems, not exceptions, so a batch
+    built in a worker process pickles cleanly.
     """
 
-    tables: dict[str, pa.Table] | None
-    entries: list[tuple[str, str, str, str, int]]
+    files: dict[str, str]
+    entries: list[tuple[str, str, str, str, int, int, int, int]]
     problems: list[tuple[RecordProblem, bool]]
     skipped: int = 0
 
 
-def build_batch(items: list[tuple], check_json: bool = False) -> Batch:
-    """Parse, validate and normalise a chunk of `(source, unit, number, record)` items into rows.
+def build_batch(
+    items: list[tuple], check_json: bool = False, staging: str = ".", number: int = 0
+) -> Batch:
+    """Parse, validate and normalise a chunk of `(source, unit, number, record)` items and
+    stage its rows as Parquet files `{table}-{number}.parquet` in the `staging` directory.
 
-    A pure function of its input so it can run in a worker process. Records repeated within
-    the chunk are skipped when identical and rejected when their content differs.
+    Runs in this process or in a worker process (so the store's process neither converts
+    nor writes the rows). Records repeated within the chunk are skipped when identical and
+    rejected when their content differs.
     """
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived containers: GC passes would cost ~40 %
     try:
         rows = RowBatch()
-        entries: list[tuple[str, str, str, str, int]] = []
+        entries: list[tuple[str, str, str, str, int, int, int, int]] = []
         problems: list[tuple[RecordProblem, bool]] = []
         seen: dict[str, tuple[str, int]] = {}
         skipped = 0
-        for source, unit, number, raw in items:
+        for source, unit, line, raw in items:
             if isinstance(raw, bytes):
                 try:
                     raw = orjson.loads(raw)
@@ -370,14 +379,14 @@ def build_batch(items: list[tuple], check_json: bool = False) -> Batch:
                     raw = RecordProblem(
                         f"not valid JSON ({error}); fix or remove this line",
                         source=source,
-                        line=number,
+                        line=line,
                     )
             if isinstance(raw, RecordProblem):
                 raw.unit = unit
                 problems.append((raw, False))
                 continue
             try:
-                record = normalize_record(raw, source=source, line=number, check_json=check_json)
+                record = normalize_record(raw, source=source, line=line, check_json=check_json)
             except InvalidRunRecord as error:
                 error.problem.unit = unit
                 problems.append((error.problem, False))
@@ -389,14 +398,18 @@ def build_batch(items: list[tuple], check_json: bool = False) -> Batch:
                 if first[0] == digest:
                     skipped += 1
                 else:
-                    problems.append(
-                        (duplicate_problem(run_id, source, unit, number, first[1]), True)
-                    )
+                    problems.append((duplicate_problem(run_id, source, unit, line, first[1]), True))
                 continue
-            seen[run_id] = (digest, number)
-            rows.add(record, digest, source)
-            entries.append((run_id, digest, source, unit, number))
-        return Batch(rows.tables() if rows.count else None, entries, problems, skipped)
+            seen[run_id] = (digest, line)
+            counts = rows.add(record, digest, source)
+            entries.append((run_id, digest, source, unit, line, *counts))
+        files = {}
+        if rows.count:
+            for name, table in rows.tables().items():
+                path = os.path.join(staging, f"{name}-{number:06d}.parquet")
+                pq.write_table(table, path, compression="none")
+                files[name] = path
+        return Batch(files, entries, problems, skipped)
     finally:
         if collecting:
             gc.enable()
@@ -423,91 +436,135 @@ _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 class RowBatch:
-    """Column lists for the four tables, filled from normalised records."""
+    """Rows for the four tables, filled from normalised records (tuples per row; run_fields
+    as columns, filled by C-level maps: it has ~20 rows per run)."""
 
     def __init__(self) -> None:
-        self.runs: dict[str, list] = {name: [] for name in RUN_COLUMNS}
-        self.events: dict[str, list] = {name: [] for name in EVENT_COLUMNS}
-        self.assets: dict[str, list] = {name: [] for name in ASSET_COLUMNS}
-        self.fields: dict[str, list] = {name: [] for name in FIELD_COLUMNS}
+        self.runs: list[tuple] = []
+        self.events: list[tuple] = []
+        self.assets: list[tuple] = []
+        self.field_run_ids: list[str] = []
+        self.field_sections: list[str] = []
+        self.field_paths: list[str] = []
+        self.field_values: list[str] = []
+        self.field_types: list[str] = []
         self.count = 0
 
-    def add(self, record: dict, digest: str, source: str) -> None:
+    def add(self, record: dict, digest: str, source: str) -> tuple[int, int, int]:
+        """Add one record's rows; returns how many events, assets and fields it has."""
         run_id = record["runId"]
-        runs = self.runs
-        runs["run_id"].append(run_id)
-        runs["workflow_id"].append(record["workflowId"])
-        runs["run_key"].append(record["runKey"])
-        runs["partition_key"].append(record["partitionKey"])
-        runs["status"].append(record["status"])
-        runs["created_at"].append(record["createdAt"])
-        runs["started_at"].append(record["startedAt"])
-        runs["finished_at"].append(record["finishedAt"])
-        runs["replay_of"].append(record["replayOf"])
-        runs["parameters"].append(dumps(record["parameters"]))
-        runs["context"].append(dumps(record["context"]))
-        runs["output"].append(dumps(record["output"]))
-        runs["trigger_payload"].append(dumps(record["triggerPayload"]))
+        fields_before = len(self.field_paths)
         extra = extra_of(record)
-        runs["extra"].append(dumps(extra) if extra else None)
-        runs["content_hash"].append(digest)
-        runs["source"].append(source)
-
-        events = self.events
+        self.runs.append(
+            (
+                run_id,
+                record["workflowId"],
+                record["runKey"],
+                record["partitionKey"],
+                record["status"],
+                record["createdAt"],
+                record["startedAt"],
+                record["finishedAt"],
+                record["replayOf"],
+                dumps(record["parameters"]),
+                dumps(record["context"]),
+                dumps(record["output"]),
+                dumps(record["triggerPayload"]),
+                dumps(extra) if extra else None,
+                digest,
+                source,
+            )
+        )
+        append_event = self.events.append
         for position, event in enumerate(record["history"]):
-            events["run_id"].append(run_id)
-            events["position"].append(position)
-            events["seq"].append(event["seq"])
-            events["at"].append(event["at"])
-            events["status"].append(event["status"])
-            events["step"].append(event.get("step"))
-            events["attempt"].append(event.get("attempt"))
-            events["message"].append(event.get("message"))
-            unknown = {k: v for k, v in event.items() if k not in _EVENT_KNOWN}
-            events["extra"].append(dumps(unknown) if unknown else None)
-
-        assets = self.assets
+            unknown = None
+            if len(event) > 3 and not _EVENT_KNOWN.issuperset(event):
+                unknown = dumps({k: v for k, v in event.items() if k not in _EVENT_KNOWN})
+            append_event(
+                (
+                    run_id,
+                    position,
+                    event["seq"],
+                    event["at"],
+                    event["status"],
+                    event.get("step"),
+                    event.get("attempt"),
+                    event.get("message"),
+                    unknown,
+                )
+            )
         for position, asset in enumerate(record["assets"]):
             freshness = asset.get("freshness")
-            assets["run_id"].append(run_id)
-            assets["position"].append(position)
-            assets["asset_key"].append(asset["assetKey"])
-            assets["materialized_at"].append(asset.get("materializedAt"))
             payload = asset.get("payload")
-            assets["payload"].append(None if payload is None else dumps(payload))
-            assets["freshness"].append(None if freshness is None else dumps(freshness))
-            freshness = freshness or {}
-            assets["last_updated"].append(freshness.get("lastUpdated"))
-            lag = freshness.get("maxLagMinutes")
-            assets["max_lag_minutes"].append(None if lag is None else float(lag))
-            assets["stale_flag"].append(freshness.get("stale"))
+            known = freshness or {}
+            lag = known.get("maxLagMinutes")
             unknown = {k: v for k, v in asset.items() if k not in _ASSET_KNOWN}
-            assets["extra"].append(dumps(unknown) if unknown else None)
-
-        fields = self.fields
+            self.assets.append(
+                (
+                    run_id,
+                    position,
+                    asset["assetKey"],
+                    asset.get("materializedAt"),
+                    None if payload is None else dumps(payload),
+                    None if freshness is None else dumps(freshness),
+                    known.get("lastUpdated"),
+                    None if lag is None else float(lag),
+                    known.get("stale"),
+                    dumps(unknown) if unknown else None,
+                )
+            )
         for section in FIELD_SECTIONS:
             if not record[section]:
                 continue  # an empty section has no fields
             leaves = flatten(record[section], section)
             count = len(leaves)
-            fields["run_id"].extend([run_id] * count)
-            fields["section"].extend([section] * count)
-            fields["path"].extend(leaves)
+            self.field_run_ids.extend(repeat(run_id, count))
+            self.field_sections.extend(repeat(section, count))
+            self.field_paths.extend(leaves)
             values = leaves.values()
-            fields["value"].extend(map(dumps, values))
-            fields["value_type"].extend(map(value_type, values))
+            self.field_values.extend(map(dumps, values))
+            self.field_types.extend(map(_VALUE_TYPES.__getitem__, map(type, values)))
         self.count += 1
+        return len(record["history"]), len(record["assets"]), len(self.field_paths) - fields_before
 
     def tables(self) -> dict[str, pa.Table]:
         """Arrow tables for runs, run_events, asset_snapshots and run_fields."""
-        return {
-            "runs": _table(self.runs, RUN_COLUMNS, _RUN_TIME_COLUMNS),
-            "run_events": _table(self.events, EVENT_COLUMNS, ("at",)),
-            "asset_snapshots": _table(
-                self.assets, ASSET_COLUMNS, ("materialized_at", "last_updated")
-            ),
-            "run_fields": _table(self.fields, FIELD_COLUMNS, ()),
+        fields = {
+            "run_id": self.field_run_ids,
+            "section": self.field_sections,
+            "path": self.field_paths,
+            "value": self.field_values,
+            "value_type": self.field_types,
         }
+        return {
+            "runs": _table(_columns(self.runs, RUN_COLUMNS), RUN_COLUMNS, _RUN_TIME_COLUMNS),
+            "run_events": _table(_columns(self.events, EVENT_COLUMNS), EVENT_COLUMNS, ("at",)),
+            "asset_snapshots": _table(
+                _columns(self.assets, ASSET_COLUMNS),
+                ASSET_COLUMNS,
+                ("materialized_at", "last_updated"),
+            ),
+            "run_fields": _table(fields, FIELD_COLUMNS, ()),
+        }
+
+
+def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, Any]:
+    """Row tuples as {column name: values}."""
+    if not rows:
+        return {name: [] for name in names}
+    return dict(zip(names, zip(*rows, strict=True), strict=True))
+
+
+_VALUE_TYPES = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "float",
+    str: "string",
+    dict: "object",
+    list: "array",
+}
+"""run_fields.value_type by Python type of a parsed JSON leaf (see value_type)."""
 
 
 _EVENT_KNOWN = frozenset(("seq", "at", "status", "step", "attempt", "message"))

@@ -26,9 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from runreplay import __version__
 from runreplay.errors import (
@@ -59,6 +56,8 @@ BATCH_RECORDS = 2000
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 DEFAULT_MEMORY_LIMIT = "1GB"
+LOADED_TABLES = ("runs", "run_events", "asset_snapshots", "run_fields")
+"""The tables a load writes (one staged Parquet file per table and batch)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -222,20 +221,23 @@ def _chunks(items: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield chunk
 
 
-def _batches(items: Iterable[tuple], check_json: bool, workers: int) -> Iterator[Batch]:
-    """Build batches in order, in this process or in `workers` processes (bounded in flight)."""
+def _batches(
+    items: Iterable[tuple], check_json: bool, workers: int, staging: str
+) -> Iterator[Batch]:
+    """Build and stage batches in order, in this process or in `workers` processes
+    (bounded in flight)."""
     chunks = _chunks(items, BATCH_RECORDS)
     if workers <= 1:
-        for chunk in chunks:
-            yield build_batch(chunk, check_json)
+        for number, chunk in enumerate(chunks):
+            yield build_batch(chunk, check_json, staging, number)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["runreplay.ingest"])
     pool = ProcessPoolExecutor(workers, mp_context=context)
     in_flight: deque = deque()
     try:
-        for chunk in chunks:
-            in_flight.append(pool.submit(build_batch, chunk, check_json))
+        for number, chunk in enumerate(chunks):
+            in_flight.append(pool.submit(build_batch, chunk, check_json, staging, number))
             if len(in_flight) >= 2 * workers:
                 yield in_flight.popleft().result()
         while in_flight:
@@ -475,59 +477,77 @@ class Store:
                 raise error
             result.errors.append(error)
 
-        # Batches are checked and staged as Parquet first, then inserted in one transaction:
-        # DuckDB holds a transaction's appended rows in memory, but streams an
-        # INSERT ... SELECT from Parquet to disk, so memory stays flat however big the load.
+        # Batches are checked and staged as Parquet first (by build_batch, in parallel when
+        # there are workers), then inserted in one transaction: DuckDB holds a transaction's
+        # appended rows in memory, but streams an INSERT ... SELECT from Parquet to disk, so
+        # memory stays flat however big the load.
         replaced: list[str] = []
+        staged: dict[str, list[str]] = {}
+        filtered: list[tuple[dict[str, str], list[str]]] = []
         with tempfile.TemporaryDirectory(prefix="runreplay-load-") as staging:
-            writers: dict[str, pq.ParquetWriter] = {}
-            batches = _batches(items, check_json, workers)
+            batches = _batches(items, check_json, workers, staging)
             try:
                 for batch in batches:
                     for found, duplicate in batch.problems:
                         problem(DuplicateRunError(found) if duplicate else InvalidRunRecord(found))
                     result.skipped += batch.skipped
-                    tables = self._accept(batch, seen, replace, problem, result, replaced)
-                    for name, table in tables.items():
-                        if name not in writers:
-                            writers[name] = pq.ParquetWriter(
-                                Path(staging) / f"{name}.parquet", table.schema, compression="none"
-                            )
-                        writers[name].write_table(table)
+                    excluded = self._accept(batch, seen, replace, problem, result, replaced)
+                    if excluded:
+                        filtered.append((batch.files, sorted(excluded)))
+                    else:
+                        for name, path in batch.files.items():
+                            staged.setdefault(name, []).append(path)
             finally:
                 batches.close()
-                for writer in writers.values():
-                    writer.close()
-            self._commit_staged(staging, list(writers), replaced)
+            self._commit_staged(staged, filtered, replaced)
         result.replaced = len(replaced)
         result.seconds = time.perf_counter() - started
         return result
 
-    def _commit_staged(self, staging: str, tables: list[str], replaced: list[str]) -> None:
+    def _commit_staged(
+        self,
+        staged: dict[str, list[str]],
+        filtered: list[tuple[dict[str, str], list[str]]],
+        replaced: list[str],
+    ) -> None:
         con = self._con
         owns_transaction = not self._in_transaction  # inside a caller's transaction: join it
         if not owns_transaction:
-            self._write_staged(staging, tables, replaced)
+            self._write_staged(staged, filtered, replaced)
             return
         con.execute("BEGIN TRANSACTION")
         try:
-            self._write_staged(staging, tables, replaced)
+            self._write_staged(staged, filtered, replaced)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
 
-    def _write_staged(self, staging: str, tables: list[str], replaced: list[str]) -> None:
+    def _write_staged(
+        self,
+        staged: dict[str, list[str]],
+        filtered: list[tuple[dict[str, str], list[str]]],
+        replaced: list[str],
+    ) -> None:
+        """Insert the staged files: whole (`staged`), or minus the run ids of batches that
+        held runs this load must not write (`filtered`)."""
         con = self._con
         if replaced:
-            for table in ("runs", "run_events", "asset_snapshots", "run_fields"):
+            for table in LOADED_TABLES:
                 con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced])
-        for name in tables:
+        for name in LOADED_TABLES:
             extra = ", current_timestamp" if name == "runs" else ""
-            con.execute(
-                f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?)",
-                [str(Path(staging) / f"{name}.parquet")],
-            )
+            if staged.get(name):
+                con.execute(
+                    f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?)", [staged[name]]
+                )
+            for files, excluded in filtered:
+                if name in files:
+                    con.execute(
+                        f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?) "
+                        "WHERE run_id NOT IN (SELECT unnest(?))",
+                        [files[name], excluded],
+                    )
 
     def _accept(
         self,
@@ -537,18 +557,20 @@ class Store:
         problem,
         result: LoadResult,
         replaced: list[str],
-    ) -> dict[str, pa.Table]:
-        """The rows of one built batch to write: minus runs seen earlier in this load or
-        already stored; runs to overwrite go to `replaced`. Reads the store, never writes."""
-        if batch.tables is None:
-            return {}
+    ) -> set[str]:
+        """The run ids of one built batch not to write: runs seen earlier in this load or
+        already stored; runs to overwrite go to `replaced`; counts what will be written
+        into `result`. Reads the store, never writes."""
+        if not batch.entries:
+            return set()
         excluded: set[str] = set()
         fresh = []
-        for run_id, digest, source, unit, number in batch.entries:
+        for entry in batch.entries:
+            run_id, digest, source, unit, number = entry[:5]
             first = seen.get(run_id)
             if first is None:
                 seen[run_id] = (digest, source, unit, number)
-                fresh.append((run_id, digest, source, unit, number))
+                fresh.append(entry)
                 continue
             excluded.add(run_id)
             if first[0] == digest:
@@ -562,7 +584,7 @@ class Store:
                 [[entry[0] for entry in fresh]],
             ).fetchall()
         )
-        for run_id, digest, source, unit, number in fresh:
+        for run_id, digest, source, unit, number, *_ in fresh:
             stored_digest = stored.get(run_id)
             if stored_digest is None:
                 continue
@@ -586,18 +608,13 @@ class Store:
                         )
                     )
                 )
-        tables = batch.tables
-        if excluded:
-            drop = pa.array(sorted(excluded), pa.string())
-            tables = {
-                name: table.filter(pc.invert(pc.is_in(table["run_id"], value_set=drop)))
-                for name, table in tables.items()
-            }
-        result.runs += tables["runs"].num_rows
-        result.events += tables["run_events"].num_rows
-        result.assets += tables["asset_snapshots"].num_rows
-        result.fields += tables["run_fields"].num_rows
-        return tables
+        for run_id, *_, events, assets, fields in fresh:
+            if run_id not in excluded:
+                result.runs += 1
+                result.events += events
+                result.assets += assets
+                result.fields += fields
+        return excluded
 
     # -- analysis (thin: the logic lives in diff.py, drift.py and client.py) ----------
 

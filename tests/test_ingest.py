@@ -338,3 +338,34 @@ def test_worker_processes_keep_the_load_all_or_nothing(store, tmp_path, monkeypa
     assert store.counts()["runs"] == 0
     result = store.load(path, workers=2, on_error="skip")
     assert (result.runs, result.skipped, len(result.errors)) == (20, 20, 1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_runs_repeated_across_batches_or_stored_are_written_once(tmp_path, monkeypatch, workers):
+    """Batches are staged whole; runs a later batch repeats, or the store holds already,
+    are left out of that batch's insert, and replaced runs are written once."""
+    import runreplay
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 3)
+    records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(8)]
+    path = tmp_path / "runs.ndjson"  # batches: 0 1 2 | 3 4 2 (again) | 5 6 7
+    path.write_bytes(b"".join(line(record) for record in records[:5] + records[2:3] + records[5:]))
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records([records[0], make_record("run-001", status="FAILED")])
+        result = store.load(path, replace=True, workers=workers)
+        assert (result.runs, result.skipped, result.replaced) == (7, 2, 1)
+        per_run = len(records[0]["history"]), len(records[0]["assets"])
+        assert (result.events, result.assets) == (7 * per_run[0], 7 * per_run[1])
+        assert (
+            result.fields
+            == store.counts()["run_fields"]
+            - store.sql("SELECT count(*) AS n FROM run_fields WHERE run_id = 'run-000'")["n"][0]
+        )
+        with runreplay.open(tmp_path / "reference.duckdb") as reference:
+            reference.load_records(records)
+            loaded, expected = contents(store), contents(reference)
+            hashes = "SELECT run_id, content_hash FROM runs ORDER BY run_id"
+            assert store.sql(hashes).equals(reference.sql(hashes))
+    for table in ("run_events", "asset_snapshots", "run_fields"):  # runs.source differs
+        assert loaded[table] == expected[table], table
