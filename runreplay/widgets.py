@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -71,15 +72,17 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_macros = None
+
+
+@cache
+def _macros(template: str) -> Any:
+    """A template's Jinja macros (loaded once per template)."""
+    return _templates.get_template(template).module
 
 
 def _html() -> Any:
-    """The panel's Jinja macros (loaded once)."""
-    global _macros
-    if _macros is None:
-        _macros = _templates.get_template("compare_panel.html.j2").module
-    return _macros
+    """ComparePanel's Jinja macros."""
+    return _macros("compare_panel.html.j2")
 
 
 Schedule = Callable[[float, Callable[[], None]], Any]
@@ -873,15 +876,10 @@ def _summary_view(run_diff: RunDiff) -> dict:
 
 # -- DriftPanel ----------------------------------------------------------------------------
 
-_drift_macros = None
-
 
 def _drift_html() -> Any:
-    """DriftPanel's Jinja macros (loaded once)."""
-    global _drift_macros
-    if _drift_macros is None:
-        _drift_macros = _templates.get_template("drift_panel.html.j2").module
-    return _drift_macros
+    """DriftPanel's Jinja macros."""
+    return _macros("drift_panel.html.j2")
 
 
 def _day(value: Any) -> date | None:
