@@ -960,7 +960,6 @@ class DriftPanel:
         self.failing_box.add_class("rr-failing")
         self.show_volatile = widgets.Checkbox(value=False, description="Show volatile fields")
         self.show_volatile.add_class("rr-show-volatile")
-        self.summary = _html_widget("rr-drift-summary")
         self.message = _html_widget("rr-message")
         self.table = _html_widget("rr-drift-table")
         table_box = widgets.Box([self.table])
@@ -993,7 +992,6 @@ class DriftPanel:
                 widgets.HTML(str(_drift_html().style())),
                 widgets.HBox([self.workflow_picker, self.since_picker, self.until_picker]),
                 widgets.HBox([self.failing_box, self.show_volatile]),
-                self.summary,
                 self.message,
                 table_box,
                 self.field_picker,
@@ -1115,14 +1113,9 @@ class DriftPanel:
 
         report = self.report
         if report is None:
-            self.summary.value = self.table.value = ""
+            self.table.value = ""
             return
-        window = _window_label(report.since, report.until)
-        self.summary.value = str(
-            _drift_html().summary(
-                report.summary, report.runs, report.failed, report.failing, window
-            )
-        )
+        # the fragment opens with the workflow, window, failing predicate and summary line
         self.table.value = drift_to_html_fragment(report, show_volatile=self.show_volatile.value)
 
     def _list_fields(self) -> None:
@@ -1199,9 +1192,3 @@ class DriftPanel:
 
     def _show_message(self, kind: str | None, text: str) -> None:
         self.message.value = "" if kind is None else str(_drift_html().message(kind, text))
-
-
-def _window_label(since: datetime | None, until: datetime | None) -> str:
-    from runreplay.report import _window_text
-
-    return _window_text(since, until)

@@ -4,8 +4,9 @@ banner, replay through the core API, and find the new run in the server's audit 
 The same scenario runs twice: in JupyterLab (open the notebook, Run All Cells) and under
 Voila (the notebook as an app), each against `runreplay serve --execute`, all on free
 127.0.0.1 ports with random tokens. Screenshots go to the test's tmp dir; with
-RUNREPLAY_UPDATE_SCREENSHOT=1 the Voila run's panel screenshot also replaces
-docs/compare-panel.png (the README's picture).
+RUNREPLAY_UPDATE_SCREENSHOT=1 the Voila runs' panel screenshots also replace
+docs/compare-panel.png and docs/drift-panel.png (the README's pictures). The drift notebook's
+DriftPanel is driven the same way under Voila: bisect, then open the pair in a ComparePanel.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 NOTEBOOK = "01_compare_two_runs.ipynb"
+DRIFT_NOTEBOOK = "02_drift_across_runs.ipynb"
 SCREENSHOT = ROOT / "docs" / "compare-panel.png"
+DRIFT_SCREENSHOT = ROOT / "docs" / "drift-panel.png"
 WAIT_MS = 60_000
 LAST_GOOD, FIRST_BAD = "run-000345", "run-000347"
 
@@ -65,7 +68,8 @@ def workspace(tmp_path):
     """notebooks/ and data/ side by side, as in the repository (the notebook reads ../data)."""
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "data").mkdir()
-    shutil.copyfile(ROOT / "notebooks" / NOTEBOOK, tmp_path / "notebooks" / NOTEBOOK)
+    for name in (NOTEBOOK, DRIFT_NOTEBOOK):
+        shutil.copyfile(ROOT / "notebooks" / name, tmp_path / "notebooks" / name)
     shutil.copyfile(SAMPLE, tmp_path / "data" / SAMPLE.name)
     return tmp_path
 
@@ -146,18 +150,23 @@ def frontend(request, workspace, core_api):
 @pytest.fixture
 def voila(workspace, core_api):
     """Voila serving the compare notebook, with the core API in its kernel's environment."""
+    yield from _serve_with_voila(workspace, core_api, NOTEBOOK)
+
+
+def _serve_with_voila(workspace: Path, core_api, notebook: str):
+    """Yield the URL of Voila serving `notebook` from the workspace; stop it afterwards."""
     if shutil.which("voila", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("browser test needs voila in the test environment (pip install voila)")
     port, token = free_port(), secrets.token_urlsafe(16)
     env = _jupyter_env(workspace, core_api)
-    log = workspace / "voila.log"
+    log = workspace / f"voila-{Path(notebook).stem}.log"
     with open(log, "w", encoding="utf-8") as output:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "voila",
-                f"notebooks/{NOTEBOOK}",
+                f"notebooks/{notebook}",
                 "--no-browser",
                 f"--port={port}",
                 "--Voila.ip=127.0.0.1",
@@ -275,3 +284,52 @@ def test_compare_notebook_picks_runs_and_replays_in_a_real_browser(
         ("stale_assets", False, None),
         ("enqueued", True, new_run_id),
     ]
+
+
+@pytest.fixture
+def drift_voila(workspace, core_api):
+    """Voila serving the drift notebook (its last cell is a DriftPanel)."""
+    yield from _serve_with_voila(workspace, core_api, DRIFT_NOTEBOOK)
+
+
+def test_drift_panel_bisects_and_opens_the_pair_in_a_real_browser(chromium, drift_voila, workspace):
+    page = chromium.new_page(viewport={"width": 1300, "height": 2600})  # the panel fits whole
+    shots = workspace / "screenshots"
+    shots.mkdir(exist_ok=True)
+    try:
+        page.goto(drift_voila, timeout=WAIT_MS)
+        panel = page.locator(".rr-drift-panel")
+        panel.wait_for(state="visible", timeout=120_000)
+        first_row = panel.locator(".rr-drift-table tr[data-path]").first
+        first_row.wait_for(timeout=WAIT_MS)
+        assert first_row.get_attribute("data-path") == "parameters.batchSize"
+        chart = panel.locator(".rr-drift-chart")
+        assert chart.is_visible() and chart.evaluate("img => img.naturalWidth") > 0
+        panel.screenshot(path=shots / "drift-01-opened.png")
+
+        panel.locator("button.rr-bisect").click()
+        result = panel.locator(".rr-bisect-result")
+        result.filter(has_text=FIRST_BAD).wait_for(timeout=WAIT_MS)
+        top = result.locator("tr[data-path]").first
+        assert top.get_attribute("data-path") == "parameters.batchSize"
+        assert LAST_GOOD in result.inner_text()
+        panel.screenshot(path=shots / "drift-02-bisect.png")
+        if os.environ.get("RUNREPLAY_UPDATE_SCREENSHOT"):
+            panel.screenshot(path=DRIFT_SCREENSHOT)
+
+        open_compare = panel.locator("button.rr-open-compare")
+        assert open_compare.is_enabled()
+        open_compare.click()
+        compare = panel.locator(".rr-compare-box .rr-compare-panel")
+        compare.wait_for(state="visible", timeout=WAIT_MS)
+        compare.locator(".rr-summary").filter(has_text=f"{LAST_GOOD} → {FIRST_BAD}").wait_for(
+            timeout=WAIT_MS
+        )
+        changed = compare.locator('tr.rr-row-changed[data-path="parameters.batchSize"]')
+        assert changed.locator("td.rr-value").all_inner_texts() == ["500", "5000"]
+        panel.screenshot(path=shots / "drift-03-compare.png")
+    except Exception:
+        page.screenshot(path=shots / "drift-failure.png", full_page=True)
+        raise
+    finally:
+        page.close()

@@ -60,7 +60,7 @@ def test_opens_on_the_workflow_with_most_failures_and_ranks_the_planted_cause(sa
     assert panel.report.top_suspect == "parameters.batchSize"
     assert panel.field == "parameters.batchSize"  # the chart starts on the top suspect
     assert chart(panel).startswith(PNG)
-    assert "122 runs" in panel.summary.value and "49 failing" in panel.summary.value
+    assert "nightly-etl: 122 runs, 49 failing" in panel.table.value
     assert message(panel) == ""
 
 
