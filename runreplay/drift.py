@@ -803,10 +803,11 @@ def _notebook_display() -> None:
     try:
         formatter.lookup_by_type(Figure)
     except KeyError:
-        formatter.for_type(Figure, _figure_png)
+        formatter.for_type(Figure, figure_png)
 
 
-def _figure_png(figure: Figure) -> bytes:
+def figure_png(figure: Figure) -> bytes:
+    """A chart from `DriftReport.plot` as PNG bytes (what notebooks and DriftPanel show)."""
     import io
 
     buffer = io.BytesIO()

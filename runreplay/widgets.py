@@ -1138,7 +1138,7 @@ class DriftPanel:
         self._plot()
 
     def _plot(self) -> None:
-        from runreplay.drift import _figure_png
+        from runreplay.drift import figure_png
 
         if self.report is None or self.field is None:
             self.chart.value = b""
@@ -1151,7 +1151,7 @@ class DriftPanel:
             self.chart.value = b""
             self.chart.layout.display = "none"
             return
-        self.chart.value = _figure_png(figure)
+        self.chart.value = figure_png(figure)
         self.chart.layout.display = None
 
     # -- bisect and compare ----------------------------------------------------------
