@@ -299,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         notebook = Path(options.notebook).as_posix()
         print(
             f"JupyterLab on {lab.url}/lab/tree/{notebook}?token={lab.token} (pid {lab.pid})\n"
+            "next: notebooks/02_drift_across_runs.ipynb (drift, bisect, DriftPanel) and "
+            "03_replay_with_prior_inputs.ipynb (replay through the core API)\n"
             "demo ready: Ctrl-C stops JupyterLab and the core API",
             flush=True,
         )
