@@ -87,12 +87,46 @@ def _timestamp(value: Any, field: str) -> str:
             field,
             f"timestamp {value!r} has no time zone; add 'Z' or an offset such as +00:00",
         )
-    if moment.utcoffset() == _ZERO and len(value) == 20 and value[-1] == "Z":
+    if _is_normal_form(value):
         return value  # already normalised: skip formatting on the hot path
     return format_timestamp(moment)
 
 
-_ZERO = datetime(2000, 1, 1, tzinfo=UTC).utcoffset()
+def _is_normal_form(value: str) -> bool:
+    """True when a string that parses as a timestamp is already in the stored form,
+    YYYY-MM-DDTHH:MM:SSZ (a week date or other ISO layout of the same length is not)."""
+    return (
+        len(value) == 20
+        and value[19] == "Z"
+        and value[10] == "T"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[13] == ":"
+        and value[16] == ":"
+    )
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+def _is_normal_timestamp(value: Any) -> bool:
+    """True when `value` is a valid timestamp already in the stored form (no copy needed)."""
+    if (  # _is_normal_form, inlined: this runs ~12 times per record
+        type(value) is not str
+        or len(value) != 20
+        or value[19] != "Z"
+        or value[10] != "T"
+        or value[4] != "-"
+        or value[7] != "-"
+        or value[13] != ":"
+        or value[16] != ":"
+    ):
+        return False
+    try:
+        _fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:
@@ -126,7 +160,7 @@ def _string(value: Any, field: str, *, required: bool) -> str | None:
 def _status(value: Any, field: str) -> str:
     if value is None:
         raise _Bad(field, f"is required and missing; use one of {', '.join(STATUSES)}")
-    if value not in _STATUS_SET or not isinstance(value, str):
+    if not isinstance(value, str) or value not in _STATUS_SET:
         raise _Bad(field, f"expected one of {', '.join(STATUSES)}, got {value!r}")
     return value
 
@@ -144,7 +178,13 @@ def _int(value: Any, field: str, minimum: int) -> int:
         raise _Bad(field, f"expected an integer >= {minimum}, got {_kind(value)}")
     if value < minimum:
         raise _Bad(field, f"expected an integer >= {minimum}, got {value}")
+    if value > INT64_MAX:
+        raise _Bad(field, f"expected an integer <= {INT64_MAX} (64-bit), got {value}")
     return value
+
+
+INT64_MAX = 2**63 - 1
+"""The largest history seq / attempt the store holds (BIGINT columns)."""
 
 
 def _event(event: Any, index: int) -> dict:
@@ -240,12 +280,17 @@ def normalize_record(
     source: str | None = None,
     line: int | None = None,
     check_json: bool = False,
+    copy: bool = True,
 ) -> dict:
     """Validate a run record and return its normalised form (see the module docstring).
 
     Raises InvalidRunRecord naming `source`, `line`, the runId when known and the field path.
     `check_json=True` also rejects values JSON cannot hold (for dicts built in Python).
+    `copy=False` returns `record` itself when it already is in normal form (the loader's
+    hot path: a freshly parsed record nobody else holds).
     """
+    if not copy and not check_json and is_normal(record):
+        return record
     run_id = record.get("runId") if isinstance(record, dict) else None
     try:
         if not isinstance(record, dict):
@@ -294,6 +339,117 @@ def normalize_record(
         )
         raise InvalidRunRecord(problem) from None
     return out
+
+
+NORMAL_KEYS = (
+    "runId", "workflowId", "runKey", "partitionKey", "status", "createdAt", "startedAt",
+    "finishedAt", "replayOf", "parameters", "context", "output", "triggerPayload", "history",
+    "assets",
+)  # fmt: skip
+"""The known top-level keys in the order of a normalised record."""
+
+
+def _ordered_subsets(required: tuple[str, ...], optional: tuple[str, ...]) -> frozenset:
+    """Every key tuple a normalised object can have: `required`, then any of `optional` in
+    order (optional keys whose value is null are dropped by normalisation)."""
+    shapes = []
+    for mask in range(2 ** len(optional)):
+        chosen = tuple(key for bit, key in enumerate(optional) if mask >> bit & 1)
+        shapes.append(required + chosen)
+    return frozenset(shapes)
+
+
+_EVENT_SHAPES = _ordered_subsets(EVENT_KEYS[:3], EVENT_KEYS[3:])
+_ASSET_SHAPES = _ordered_subsets(ASSET_KEYS[:1], ASSET_KEYS[1:])
+_FRESHNESS_SHAPES = _ordered_subsets((), FRESHNESS_KEYS)
+
+
+def is_normal(record: Any) -> bool:
+    """True when `record` is a valid run record already in normal form, so that
+    `normalize_record(record) == record` with the same key order.
+
+    A cheap check for the loader's hot path: records exported by the core API pass it;
+    anything else (missing keys, offsets in timestamps, nulls, invalid values) returns
+    False and goes through `normalize_record`, which normalises it or says what is wrong.
+    """
+    if type(record) is not dict or len(record) < len(NORMAL_KEYS):
+        return False
+    if tuple(record)[: len(NORMAL_KEYS)] != NORMAL_KEYS:
+        return False
+    (
+        run_id, workflow_id, run_key, partition_key, status, created_at, started_at,
+        finished_at, replay_of, parameters, context, output, trigger, history, assets, *_,
+    ) = record.values()  # fmt: skip
+    if not (
+        type(run_id) is str
+        and run_id
+        and type(workflow_id) is str
+        and workflow_id
+        and (run_key is None or type(run_key) is str)
+        and (partition_key is None or type(partition_key) is str)
+        and (replay_of is None or type(replay_of) is str)
+        and type(status) is str
+        and status in _STATUS_SET
+        and _is_normal_timestamp(created_at)
+        and (started_at is None or _is_normal_timestamp(started_at))
+        and (finished_at is None or _is_normal_timestamp(finished_at))
+        and type(parameters) is dict
+        and type(context) is dict
+        and type(output) is dict
+        and type(trigger) is dict
+        and type(history) is list
+        and type(assets) is list
+    ):
+        return False
+    for event in history:
+        if type(event) is not dict or tuple(event) not in _EVENT_SHAPES:
+            return False
+        seq = event["seq"]
+        status = event["status"]
+        if not (
+            type(seq) is int
+            and 0 <= seq <= INT64_MAX
+            and type(status) is str
+            and status in _STATUS_SET
+            and _is_normal_timestamp(event["at"])
+        ):
+            return False
+        if len(event) > 3:
+            step = event.get("step", "")
+            attempt = event.get("attempt", 0)
+            if not (
+                type(step) is str
+                and type(attempt) is int
+                and 0 <= attempt <= INT64_MAX
+                and type(event.get("message", "")) is str
+            ):
+                return False
+    for asset in assets:
+        if type(asset) is not dict or tuple(asset) not in _ASSET_SHAPES:
+            return False
+        asset_key = asset["assetKey"]
+        if type(asset_key) is not str or not asset_key:
+            return False
+        if len(asset) == 1:
+            continue
+        if "materializedAt" in asset and not _is_normal_timestamp(asset["materializedAt"]):
+            return False
+        if type(asset.get("payload", _EMPTY)) is not dict:
+            return False
+        freshness = asset.get("freshness", _EMPTY)
+        if type(freshness) is not dict or tuple(freshness) not in _FRESHNESS_SHAPES:
+            return False
+        if "lastUpdated" in freshness and not _is_normal_timestamp(freshness["lastUpdated"]):
+            return False
+        lag = freshness.get("maxLagMinutes", 0)
+        if not (type(lag) is int or type(lag) is float) or not lag >= 0:
+            return False
+        if type(freshness.get("stale", False)) is not bool:
+            return False
+    return True
+
+
+_EMPTY: dict = {}
 
 
 def extra_of(record: dict) -> dict:

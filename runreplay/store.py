@@ -15,12 +15,15 @@ import multiprocessing
 import os
 import re
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,20 +42,22 @@ from runreplay.errors import (
 )
 from runreplay.ingest import (
     Batch,
+    Chunk,
     LoadResult,
     _Progress,
     build_batch,
     duplicate_problem,
     expand_sources,
+    group_records,
+    read_chunks,
 )
-from runreplay.ingest import read_source as _read_source
 from runreplay.model import format_timestamp, loads
 
 if TYPE_CHECKING:
     from runreplay.diff import RunDiff
 
 SCHEMA_VERSION = 1
-BATCH_RECORDS = 2000
+BATCH_RECORDS = 5000
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -210,23 +215,11 @@ def _iso(moment: Any) -> str | None:
     return None if moment is None else format_timestamp(moment)
 
 
-def _chunks(items: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    chunk: list[tuple] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _batches(
-    items: Iterable[tuple], check_json: bool, workers: int, staging: str
+    chunks: Iterable[Chunk], check_json: bool, workers: int, staging: str
 ) -> Iterator[Batch]:
     """Build and stage batches in order, in this process or in `workers` processes
     (bounded in flight)."""
-    chunks = _chunks(items, BATCH_RECORDS)
     if workers <= 1:
         for number, chunk in enumerate(chunks):
             yield build_batch(chunk, check_json, staging, number)
@@ -234,15 +227,36 @@ def _batches(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["runreplay.ingest"])
     pool = ProcessPoolExecutor(workers, mp_context=context)
+    chunks = iter(chunks)
+    first = next(chunks, None)
     in_flight: deque = deque()
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            for number, chunk in enumerate(islice(chunks, workers), start=1):
+                in_flight.append(pool.submit(build_batch, chunk, check_json, staging, number))
+        except BaseException as error:  # raised again in the generator's thread
+            failed.append(error)
+
+    # The first submissions start the workers, which waits for the fork server to import
+    # runreplay (~0.5 s): they run on a thread while this process builds the first batch.
+    starter = threading.Thread(target=start, name="runreplay-load-start", daemon=True)
+    starter.start()
     try:
-        for number, chunk in enumerate(chunks):
+        if first is not None:
+            yield build_batch(first, check_json, staging, 0)
+        starter.join()
+        if failed:
+            raise failed[0]
+        for number, chunk in enumerate(chunks, start=1 + len(in_flight)):
             in_flight.append(pool.submit(build_batch, chunk, check_json, staging, number))
             if len(in_flight) >= 2 * workers:
                 yield in_flight.popleft().result()
         while in_flight:
             yield in_flight.popleft().result()
     finally:
+        starter.join()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -399,17 +413,16 @@ class Store:
         bar = self._bar(progress, sum(sizes), unit="B", threshold=PROGRESS_MIN_BYTES)
         tracker = _Progress(bar)
 
-        def items() -> Iterator[tuple]:
+        def chunks() -> Iterator[Chunk]:
             base = 0
             for path, size in zip(files, sizes, strict=True):
-                for unit, number, raw in _read_source(path, tracker, base):
-                    yield str(path), unit, number, raw
+                yield from read_chunks(path, BATCH_RECORDS, tracker, base)
                 base += size
                 tracker.advance_to(0, base)
 
         try:
             result = self._ingest(
-                items(),
+                chunks(),
                 replace=replace,
                 on_error=on_error,
                 check_json=False,
@@ -438,10 +451,15 @@ class Store:
             for number, record in enumerate(records, start=1):
                 if bar is not None:
                     bar.update(1)
-                yield source, "record", number, record
+                yield "record", number, record
 
         try:
-            result = self._ingest(items(), replace=replace, on_error=on_error, check_json=True)
+            result = self._ingest(
+                group_records(items(), source, BATCH_RECORDS),
+                replace=replace,
+                on_error=on_error,
+                check_json=True,
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -458,7 +476,7 @@ class Store:
 
     def _ingest(
         self,
-        items: Iterable[tuple],
+        chunks: Iterable[Chunk],
         *,
         replace: bool,
         on_error: str,
@@ -470,28 +488,38 @@ class Store:
         self._writable()
         started = time.perf_counter()
         result = LoadResult()
-        seen: dict[str, tuple[str, str, str, int]] = {}
+        seen: dict[str, tuple] = {}
+        store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchone()[0]
 
         def problem(error: InvalidRunRecord) -> None:
             if on_error == "raise":
                 raise error
             result.errors.append(error)
 
-        # Batches are checked and staged as Parquet first (by build_batch, in parallel when
-        # there are workers), then inserted in one transaction: DuckDB holds a transaction's
-        # appended rows in memory, but streams an INSERT ... SELECT from Parquet to disk, so
-        # memory stays flat however big the load.
+        # Every batch is checked and staged as Parquet files first (by build_batch, in parallel
+        # when there are workers), then all are inserted in one transaction: nothing touches
+        # the store before the whole load is known to be good, and DuckDB streams an
+        # INSERT ... SELECT over the files to disk, so memory stays flat however big the load
+        # (appending batch by batch inside the transaction would hold them all in memory).
         replaced: list[str] = []
         staged: dict[str, list[str]] = {}
         filtered: list[tuple[dict[str, str], list[str]]] = []
         with tempfile.TemporaryDirectory(prefix="runreplay-load-") as staging:
-            batches = _batches(items, check_json, workers, staging)
+            batches = _batches(chunks, check_json, workers, staging)
             try:
                 for batch in batches:
                     for found, duplicate in batch.problems:
                         problem(DuplicateRunError(found) if duplicate else InvalidRunRecord(found))
                     result.skipped += batch.skipped
-                    excluded = self._accept(batch, seen, replace, problem, result, replaced)
+                    excluded = self._accept(
+                        batch,
+                        seen,
+                        replace,
+                        problem,
+                        result,
+                        replaced,
+                        store_has_runs=store_has_runs,
+                    )
                     if excluded:
                         filtered.append((batch.files, sorted(excluded)))
                     else:
@@ -511,17 +539,23 @@ class Store:
         replaced: list[str],
     ) -> None:
         con = self._con
-        owns_transaction = not self._in_transaction  # inside a caller's transaction: join it
-        if not owns_transaction:
-            self._write_staged(staged, filtered, replaced)
-            return
-        con.execute("BEGIN TRANSACTION")
+        # The tables have no row order (every reader orders explicitly), so let DuckDB
+        # insert on all its threads without keeping the staged order: ~25 % faster.
+        ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        con.execute("SET preserve_insertion_order = false")
         try:
-            self._write_staged(staged, filtered, replaced)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            if self._in_transaction:  # inside a caller's transaction: join it
+                self._write_staged(staged, filtered, replaced)
+                return
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self._write_staged(staged, filtered, replaced)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.execute(f"SET preserve_insertion_order = {bool(ordered[0])}")
 
     def _write_staged(
         self,
@@ -557,34 +591,47 @@ class Store:
         problem,
         result: LoadResult,
         replaced: list[str],
+        *,
+        store_has_runs: bool = True,
     ) -> set[str]:
         """The run ids of one built batch not to write: runs seen earlier in this load or
         already stored; runs to overwrite go to `replaced`; counts what will be written
-        into `result`. Reads the store, never writes."""
-        if not batch.entries:
+        into `result`. Reads the store, never writes. `seen` maps every run id accepted so
+        far in this load to its batch entry."""
+        entries = batch.entries
+        if not entries:
             return set()
         excluded: set[str] = set()
-        fresh = []
-        for entry in batch.entries:
-            run_id, digest, source, unit, number = entry[:5]
-            first = seen.get(run_id)
-            if first is None:
-                seen[run_id] = (digest, source, unit, number)
-                fresh.append(entry)
-                continue
-            excluded.add(run_id)
-            if first[0] == digest:
-                result.skipped += 1
-            else:
-                where = f"{first[1]} {first[2]} {first[3]}"
-                problem(DuplicateRunError(duplicate_problem(run_id, source, unit, number, where)))
-        stored = dict(
-            self._con.execute(
-                "SELECT run_id, content_hash FROM runs WHERE run_id IN (SELECT unnest(?))",
-                [[entry[0] for entry in fresh]],
-            ).fetchall()
-        )
-        for run_id, digest, source, unit, number, *_ in fresh:
+        run_ids = list(map(itemgetter(0), entries))
+        if seen.keys().isdisjoint(run_ids):  # the common case: no run repeats
+            seen.update(zip(run_ids, entries, strict=True))
+            fresh = entries
+        else:
+            fresh = []
+            for entry in entries:
+                run_id, digest, source, unit, number = entry[:5]
+                first = seen.get(run_id)
+                if first is None:
+                    seen[run_id] = entry
+                    fresh.append(entry)
+                    continue
+                excluded.add(run_id)
+                if first[1] == digest:
+                    result.skipped += 1
+                else:
+                    where = f"{first[2]} {first[3]} {first[4]}"
+                    problem(
+                        DuplicateRunError(duplicate_problem(run_id, source, unit, number, where))
+                    )
+        stored = {}
+        if store_has_runs:
+            stored = dict(
+                self._con.execute(
+                    "SELECT run_id, content_hash FROM runs WHERE run_id IN (SELECT unnest(?))",
+                    [[entry[0] for entry in fresh]],
+                ).fetchall()
+            )
+        for run_id, digest, source, unit, number, *_ in fresh if stored else ():
             stored_digest = stored.get(run_id)
             if stored_digest is None:
                 continue
@@ -608,12 +655,12 @@ class Store:
                         )
                     )
                 )
-        for run_id, *_, events, assets, fields in fresh:
-            if run_id not in excluded:
-                result.runs += 1
-                result.events += events
-                result.assets += assets
-                result.fields += fields
+        if excluded:
+            fresh = [entry for entry in fresh if entry[0] not in excluded]
+        result.runs += len(fresh)
+        result.events += sum(map(itemgetter(5), fresh))
+        result.assets += sum(map(itemgetter(6), fresh))
+        result.fields += sum(map(itemgetter(7), fresh))
         return excluded
 
     # -- analysis (thin: the logic lives in diff.py, drift.py and client.py) ----------

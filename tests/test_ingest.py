@@ -8,10 +8,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from runreplay import ingest
+from runreplay import ingest, model
 from runreplay.errors import DuplicateRunError, InvalidRunRecord, SourceError
+from runreplay.model import OBJECT_SECTIONS, normalize_record
 from tests.conftest import contents, make_record
+from tests.strategies import json_keys, json_values
 
 
 def line(record) -> bytes:
@@ -124,6 +128,21 @@ MALFORMED = [
         3,
         "history[0].status",
         "expected one of",
+    ),
+    (
+        "event seq beyond 64 bits",
+        ".ndjson",
+        with_bad(
+            line(
+                make_record(
+                    "run-102",
+                    history=[{"seq": 2**63, "at": "2026-11-20T01:00:00Z", "status": "QUEUED"}],
+                )
+            )
+        ),
+        3,
+        "history[0].seq",
+        "(64-bit)",
     ),
     (
         "negative max lag",
@@ -369,3 +388,89 @@ def test_runs_repeated_across_batches_or_stored_are_written_once(tmp_path, monke
             assert store.sql(hashes).equals(reference.sql(hashes))
     for table in ("run_events", "asset_snapshots", "run_fields"):  # runs.source differs
         assert loaded[table] == expected[table], table
+
+
+@pytest.mark.parametrize("read_bytes", [7, 300, 5000, ingest.READ_BYTES])
+def test_lines_split_across_read_blocks_keep_their_numbers(tmp_path, monkeypatch, read_bytes):
+    """NDJSON is read in blocks: lines, blank lines, over-long lines and a last line without
+    a newline come out with the same numbers whatever the block size."""
+    import runreplay
+
+    monkeypatch.setattr(ingest, "READ_BYTES", read_bytes)
+    monkeypatch.setattr(ingest, "MAX_RECORD_BYTES", 4096)
+    huge = line(make_record("run-102", parameters={"blob": "x" * 20_000}))
+    crlf = orjson.dumps(make_record("run-103")) + b"\r\n"
+    last = orjson.dumps(make_record("run-104"))  # no newline at the end of the file
+    path = tmp_path / "blocks.ndjson"
+    path.write_bytes(GOOD_1 + b"\n  \r\n" + huge + GOOD_2 + b"{broken\n" + crlf + last)
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        result = store.load(path, on_error="skip", workers=1)
+        assert [(error.line, str(error).split(": ", 1)[1][:24]) for error in result.errors] == [
+            (4, "the line is longer than "),
+            (6, "not valid JSON (unexpect"),
+        ]
+        assert sorted(store.runs()["run_id"]) == ["run-100", "run-101", "run-103", "run-104"]
+
+
+def test_a_file_of_blank_lines_holds_no_record(store, tmp_path):
+    path = tmp_path / "blank.ndjson"
+    path.write_bytes(b"\n \n\r\n")
+    with pytest.raises(InvalidRunRecord, match="blank.ndjson line 1: the file holds no run record"):
+        store.load(path)
+
+
+def test_leaves_are_added_exactly_as_flatten_lists_them():
+    from runreplay.paths import flatten
+    from tests.strategies import nested
+
+    sections = [
+        {"a": 1, "b c": {"x": [1, {}, [], {"y": None}]}, "p@10": 0.4, "新しい": "v"},
+        {"long": list(range(300))},  # positions beyond the cached segments
+        {"deep": nested(5000)},  # deeper than the interpreter's stack
+    ]
+    for section in sections:
+        paths, values = [], []
+        ingest.leaf_adder(paths, values)(section, "parameters")
+        leaves = flatten(section, "parameters")
+        assert paths == list(leaves) and values == list(leaves.values())
+
+
+_section_keys = st.sampled_from(["parameters", "context", "output", "triggerPayload", "history"])
+_sections = st.dictionaries(st.one_of(_section_keys, json_keys), json_values, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(parameters=_sections, context=_sections, output=_sections, trigger=_sections)
+def test_sections_cut_from_the_record_text_equal_their_own_json(
+    parameters, context, output, trigger
+):
+    record = normalize_record(
+        make_record(parameters=parameters, context=context, output=output, triggerPayload=trigger)
+    )
+    texts = ingest.section_texts(orjson.dumps(record))
+    if texts is not None:  # None: a section holds a nested key such as "context"
+        expected = [orjson.dumps(record[key]) for key in OBJECT_SECTIONS]
+        assert list(texts) == expected
+    plain = normalize_record(make_record())
+    assert ingest.section_texts(orjson.dumps(plain)) is not None
+
+
+def test_run_fields_hold_each_leaf_as_its_own_json_text(store):
+    leaves = {"f": 1.0, "e": 1e16, "t": 1e-7, "i": 1, "b": True, "n": None, "s": 'é"\n,',
+              "big": 2**70, "o": {}, "a": [], "neg": -0.0}  # fmt: skip
+    store.load_records([make_record("run-1", parameters=leaves)])
+    stored = dict(
+        store.connection.execute(
+            "SELECT path, value FROM run_fields WHERE section = 'parameters'"
+        ).fetchall()
+    )
+    assert stored == {f"parameters.{key}": model.dumps(value) for key, value in leaves.items()}
+    store.load_records([make_record("run-2", parameters={k: leaves[k] for k in "feitbnsoa"})])
+    stored = dict(
+        store.connection.execute(
+            "SELECT path, value FROM run_fields WHERE run_id = 'run-2' AND section = 'parameters'"
+        ).fetchall()
+    )
+    assert stored == {
+        f"parameters.{key}": orjson.dumps(leaves[key]).decode() for key in "feitbnsoa"
+    }
