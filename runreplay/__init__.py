@@ -8,8 +8,6 @@ store.runs(workflow="nightly-etl", limit=5)
 
 __version__ = "0.1.0"
 
-from runreplay.diff import RunDiff, diff_runs  # noqa: E402
-from runreplay.drift import Bisect, DriftReport  # noqa: E402
 from runreplay.errors import (  # noqa: E402
     ApiError,
     ApiUnavailable,
@@ -28,17 +26,31 @@ from runreplay.errors import (  # noqa: E402
     StoreVersionError,
     Unauthorized,
 )
-from runreplay.ingest import LoadResult  # noqa: E402
-from runreplay.model import json_schema, normalize_record  # noqa: E402
-from runreplay.store import Store, open  # noqa: E402
+
+_LAZY = {
+    "open": "runreplay.store",
+    "Store": "runreplay.store",
+    "LoadResult": "runreplay.ingest",
+    "json_schema": "runreplay.model",
+    "normalize_record": "runreplay.model",
+    "RunDiff": "runreplay.diff",
+    "diff_runs": "runreplay.diff",
+    "DriftReport": "runreplay.drift",
+    "Bisect": "runreplay.drift",
+    "CoreAPI": "runreplay.client",
+    "ReplayResult": "runreplay.client",
+}
+"""Names imported on first use: `import runreplay` stays light (no pandas, DuckDB or
+requests), which matters for the loader's worker processes that import runreplay.ingest."""
 
 
 def __getattr__(name: str):
-    """CoreAPI and ReplayResult load lazily: the client needs requests."""
-    if name in ("CoreAPI", "ReplayResult"):
-        from runreplay import client
+    if name in _LAZY:
+        import importlib
 
-        return getattr(client, name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'runreplay' has no attribute {name!r}")
 
 
