@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _child import peak_rss_mib, run_child
 
 WORKFLOW = "nightly-etl"
 EXTRA_PARAMETERS = 38  # + nightly-etl's own 12 parameter leaves = 50
@@ -195,17 +194,13 @@ def child(kind: str, db: str, repeat: int) -> dict:
         result = KINDS[kind](db)
         calls.append((time.perf_counter() - started, result))
     seconds, result = min(calls, key=lambda call: call[0])
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     extra = result if isinstance(result, dict) else {"rows": result}
     return {"seconds": seconds, "first": calls[0][0], "peak_rss_mib": peak_mib, **extra}
 
 
 def measure(kind: str, db: Path, repeat: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--db", str(db), "--repeat", str(repeat)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(__file__, kind, "--db", str(db), "--repeat", str(repeat))
 
 
 def build_store(db: Path, runs: int, seed: int) -> None:

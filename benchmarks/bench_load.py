@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _child import peak_rss_mib, run_child
 
 
 def child(kind: str, source: str, workdir: str) -> dict:
@@ -50,20 +49,14 @@ def child(kind: str, source: str, workdir: str) -> dict:
     else:
         raise SystemExit(f"unknown loader {kind}")
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "rows": rows, "peak_rss_mib": peak_mib}
+    return {"seconds": seconds, "rows": rows, "peak_rss_mib": peak_rss_mib()}
 
 
 def measure(kind: str, source: Path, repeat: int) -> dict:
     best: dict | None = None
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as workdir:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", kind, "--source", str(source),
-                 "--workdir", workdir],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-        figure = json.loads(out.stdout.strip().splitlines()[-1])
+            figure = run_child(__file__, kind, "--source", str(source), "--workdir", workdir)
         if best is None or figure["seconds"] < best["seconds"]:
             best = figure
     return best
