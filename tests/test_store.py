@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -15,33 +16,15 @@ import runreplay
 from runreplay.errors import RunNotFound, RunReplayError, StoreLocked, StoreVersionError
 from runreplay.model import STATUSES, normalize_record
 from tests.conftest import make_record
+from tests.strategies import json_objects as json_object
+from tests.strategies import json_values as json_value
 
 # -- round trips -----------------------------------------------------------------------
 
-json_leaf = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=8),
-)
-json_value = st.recursive(
-    json_leaf,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-json_object = st.dictionaries(st.text(max_size=6), json_value, max_size=5)
 timestamps = st.datetimes(
-    min_value=__import__("datetime").datetime(2000, 1, 1),
-    max_value=__import__("datetime").datetime(2099, 1, 1),
-    timezones=st.sampled_from(
-        [
-            __import__("datetime").timezone.utc,
-            __import__("datetime").timezone(__import__("datetime").timedelta(hours=5, minutes=30)),
-        ]
-    ),
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(2099, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
 ).map(lambda moment: moment.isoformat())
 events = st.lists(
     st.fixed_dictionaries(
