@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from runreplay import __version__
 from runreplay.errors import (
@@ -267,6 +268,54 @@ def _auto_workers(total_bytes: int) -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+class _LoadedSoFar:
+    """The runs one load has accepted so far — run id, content digest and where it was read —
+    in a DuckDB temporary table rather than a Python dict, so a load's memory does not grow
+    with its size (DuckDB spills the table to disk past its memory limit). Used to skip a
+    run repeated in a later batch, or to report it when its content differs."""
+
+    TABLE = "runreplay_load_seen"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+        self.count = 0
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.TABLE} (run_id VARCHAR, digest VARCHAR, "
+            "source VARCHAR, unit VARCHAR, number BIGINT)"
+        )
+
+    def earlier(self, run_ids: list[str]) -> dict[str, tuple]:
+        """{run id: (run_id, digest, source, unit, number)} of these ids seen before."""
+        if not self.count:
+            return {}
+        rows = self._con.execute(
+            f"SELECT run_id, digest, source, unit, number FROM {self.TABLE} "
+            "WHERE run_id IN (SELECT unnest(?))",
+            [run_ids],
+        ).fetchall()
+        return {row[0]: row for row in rows}
+
+    def add(self, entries: list[tuple]) -> None:
+        """Remember batch entries (run_id, digest, source, unit, number, ...)."""
+        if not entries:
+            return
+        columns = list(zip(*(entry[:5] for entry in entries), strict=True))
+        accepted = pa.table(
+            {
+                "run_id": pa.array(columns[0], pa.string()),
+                "digest": pa.array(columns[1], pa.string()),
+                "source": pa.array(columns[2], pa.string()),
+                "unit": pa.array(columns[3], pa.string()),
+                "number": pa.array(columns[4], pa.int64()),
+            }
+        )
+        self._con.from_arrow(accepted).insert_into(self.TABLE)
+        self.count += len(entries)
+
+    def close(self) -> None:
+        self._con.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+
+
 class Store:
     """Run histories in DuckDB. Create with `runreplay.open(path)`."""
 
@@ -488,8 +537,8 @@ class Store:
         self._writable()
         started = time.perf_counter()
         result = LoadResult()
-        seen: dict[str, tuple] = {}
-        store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchone()[0]
+        seen = _LoadedSoFar(self._con)
+        store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchall()[0][0]
 
         def problem(error: InvalidRunRecord) -> None:
             if on_error == "raise":
@@ -527,6 +576,7 @@ class Store:
                             staged.setdefault(name, []).append(path)
             finally:
                 batches.close()
+                seen.close()
             self._commit_staged(staged, filtered, replaced)
         result.replaced = len(replaced)
         result.seconds = time.perf_counter() - started
@@ -586,7 +636,7 @@ class Store:
     def _accept(
         self,
         batch: Batch,
-        seen: dict,
+        seen: _LoadedSoFar,
         replace: bool,
         problem,
         result: LoadResult,
@@ -596,23 +646,21 @@ class Store:
     ) -> set[str]:
         """The run ids of one built batch not to write: runs seen earlier in this load or
         already stored; runs to overwrite go to `replaced`; counts what will be written
-        into `result`. Reads the store, never writes. `seen` maps every run id accepted so
-        far in this load to its batch entry."""
+        into `result`. Reads the store, never writes to its tables. `seen` holds every run
+        id accepted so far in this load."""
         entries = batch.entries
         if not entries:
             return set()
         excluded: set[str] = set()
-        run_ids = list(map(itemgetter(0), entries))
-        if seen.keys().isdisjoint(run_ids):  # the common case: no run repeats
-            seen.update(zip(run_ids, entries, strict=True))
+        earlier = seen.earlier(list(map(itemgetter(0), entries)))
+        if not earlier:  # the common case: no run repeats
             fresh = entries
         else:
             fresh = []
             for entry in entries:
                 run_id, digest, source, unit, number = entry[:5]
-                first = seen.get(run_id)
+                first = earlier.get(run_id)
                 if first is None:
-                    seen[run_id] = entry
                     fresh.append(entry)
                     continue
                 excluded.add(run_id)
@@ -623,6 +671,7 @@ class Store:
                     problem(
                         DuplicateRunError(duplicate_problem(run_id, source, unit, number, where))
                     )
+        seen.add(fresh)
         stored = {}
         if store_has_runs:
             stored = dict(

@@ -474,3 +474,15 @@ def test_run_fields_hold_each_leaf_as_its_own_json_text(store):
     assert stored == {
         f"parameters.{key}": orjson.dumps(leaves[key]).decode() for key in "feitbnsoa"
     }
+
+
+def test_a_load_leaves_no_bookkeeping_table_behind(store, tmp_path):
+    """The run ids a load has seen live in a temporary table for the load's duration."""
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(line(make_record("run-1")) + line(make_record("run-1", status="FAILED")))
+    leftover = "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'runreplay_load%'"
+    with pytest.raises(DuplicateRunError, match="runs.ndjson line 2"):
+        store.load(path)
+    assert store.sql(leftover)["n"][0] == 0
+    assert store.load(path, on_error="skip").runs == 1
+    assert store.sql(leftover)["n"][0] == 0
