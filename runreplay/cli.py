@@ -26,6 +26,12 @@ DB_OPTION = click.option(
 )
 
 
+TABLE_FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+    show_default=True, help="How to print the rows.",
+)  # fmt: skip
+
+
 def _fail_cleanly(command: Callable) -> Callable:
     """Turn a RunReplayError into one line on stderr and exit status 1 (no traceback)."""
 
@@ -99,10 +105,7 @@ def load(sources: tuple[str, ...], db: str, replace: bool, skip_bad: bool, progr
 @click.option("--since", help="Only runs created at or after this ISO 8601 time.")
 @click.option("--until", help="Only runs created before this ISO 8601 time.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-    show_default=True,
-)  # fmt: skip
+@TABLE_FORMAT_OPTION
 @_fail_cleanly
 def runs(db: str, workflow, status, since, until, limit: int, fmt: str) -> None:
     """List runs, newest first."""
@@ -113,10 +116,7 @@ def runs(db: str, workflow, status, since, until, limit: int, fmt: str) -> None:
 
 @main.command()
 @DB_OPTION
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-    show_default=True,
-)  # fmt: skip
+@TABLE_FORMAT_OPTION
 @_fail_cleanly
 def workflows(db: str, fmt: str) -> None:
     """Workflows with run counts by status and their first and last run."""
@@ -425,10 +425,7 @@ def _echo_stale(run_id: str, stale_assets: list[dict]) -> None:
 @click.option("--run", "run_id", help="Only rows about this run (or the replay it made).")
 @API_URL_OPTION
 @TOKEN_OPTION
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-    show_default=True,
-)  # fmt: skip
+@TABLE_FORMAT_OPTION
 @_fail_cleanly
 def audit(run_id: str | None, api_url: str | None, token: str | None, fmt: str) -> None:
     """The core API's audit log of replay requests, oldest first."""
