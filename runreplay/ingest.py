@@ -365,11 +365,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def content_hash(record: dict) -> str:
-    """A digest of a normalised record: equal digests mean an identical record."""
-    return _digest(_record_json(record)[0])
-
-
 def _record_json(record: dict) -> tuple[bytes, bool]:
     """The JSON text the content hash covers, and whether orjson wrote it (the stdlib
     writes records holding integers beyond 64 bits)."""
@@ -380,6 +375,7 @@ def _record_json(record: dict) -> tuple[bytes, bool]:
 
 
 def _digest(text: bytes) -> str:
+    """The content hash of a normalised record's JSON text: equal digests, identical records."""
     return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 

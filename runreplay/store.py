@@ -596,14 +596,9 @@ class Store:
         try:
             if self._in_transaction:  # inside a caller's transaction: join it
                 self._write_staged(staged, filtered, replaced)
-                return
-            con.execute("BEGIN TRANSACTION")
-            try:
-                self._write_staged(staged, filtered, replaced)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            else:
+                with self.transaction():
+                    self._write_staged(staged, filtered, replaced)
         finally:
             con.execute(f"SET preserve_insertion_order = {bool(ordered[0])}")
 
@@ -621,17 +616,15 @@ class Store:
                 con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced])
         for name in LOADED_TABLES:
             extra = ", current_timestamp" if name == "runs" else ""
-            if staged.get(name):
+            whole = [(staged[name], None)] if staged.get(name) else []
+            minus = [(files[name], excluded) for files, excluded in filtered if name in files]
+            for paths, excluded in whole + minus:
+                where, params = "", [paths]
+                if excluded is not None:
+                    where, params = " WHERE run_id NOT IN (SELECT unnest(?))", [paths, excluded]
                 con.execute(
-                    f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?)", [staged[name]]
+                    f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?){where}", params
                 )
-            for files, excluded in filtered:
-                if name in files:
-                    con.execute(
-                        f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?) "
-                        "WHERE run_id NOT IN (SELECT unnest(?))",
-                        [files[name], excluded],
-                    )
 
     def _accept(
         self,
