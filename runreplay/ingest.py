@@ -426,15 +426,14 @@ class Batch:
     """What `build_batch` made of a chunk of records: staged Parquet files for the store.
 
     `files` maps each table to the Parquet file holding the chunk's rows for it (empty when
-    no record was accepted). `entries` lists the accepted records in order as (run_id,
-    digest, source, unit, number, events, assets, fields) — the last three count the rows
-    the record put in run_events, asset_snapshots and run_fields. `problems` lists the
-    rejected records as (RecordProblem, is_duplicate) — problems, not exceptions, so a batch
-    built in a worker process pickles cleanly.
+    no record was accepted); the runs file also says where each run was read (the columns
+    `STAGED_WHERE`), so the store can settle runs repeated across batches in one query.
+    `problems` lists the rejected records as (RecordProblem, is_duplicate) — problems, not
+    exceptions, so a batch built in a worker process pickles cleanly. `skipped` counts the
+    records repeated identically within the chunk.
     """
 
     files: dict[str, str]
-    entries: list[tuple[str, str, str, str, int, int, int, int]]
     problems: list[tuple[RecordProblem, bool]]
     skipped: int = 0
 
@@ -453,8 +452,7 @@ def build_batch(
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived containers: GC passes would cost ~40 %
     try:
-        rows = RowBatch()
-        entries: list[tuple[str, str, str, str, int, int, int, int]] = []
+        rows = RowBatch(unit)
         problems: list[tuple[RecordProblem, bool]] = []
         seen: dict[str, tuple[str, int]] = {}
         skipped = 0
@@ -493,21 +491,21 @@ def build_batch(
                     problems.append((duplicate_problem(run_id, source, unit, line, first[1]), True))
                 continue
             seen[run_id] = (digest, line)
-            counts = rows.add(
+            rows.add(
                 record,
                 digest,
                 source,
+                line,
                 is_normal=record is raw,
                 sections=section_texts(text) if by_orjson else None,
             )
-            entries.append((run_id, digest, source, unit, line, *counts))
         files = {}
         if rows.count:
             for name, table in rows.tables().items():
                 path = os.path.join(staging, f"{name}-{number:06d}.parquet")
                 pq.write_table(table, path, compression="none", write_statistics=False)
                 files[name] = path
-        return Batch(files, entries, problems, skipped)
+        return Batch(files, problems, skipped)
     finally:
         if collecting:
             gc.enable()
@@ -540,10 +538,12 @@ class RowBatch:
     dict conversion instead of a Python loop per row.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "record") -> None:
+        self.unit = unit
         self.records: list[dict] = []
         self.digests: list[str] = []
         self.sources: list[str] = []
+        self.numbers: list[int] = []
         self.field_run_ids: list[str] = []
         self.field_sections: list[str] = []
         self.field_paths: list[str] = []
@@ -551,6 +551,9 @@ class RowBatch:
         self.events_may_have_extra = False
         self.sections: list[tuple[bytes, ...] | None] = []
         self._add_leaves = leaf_adder(self.field_paths, self.field_values)
+        self._flattened: tuple[dict[bytes, tuple[list, list]], ...] = tuple(
+            {} for _ in FIELD_SECTIONS
+        )
 
     @property
     def count(self) -> int:
@@ -562,11 +565,12 @@ class RowBatch:
         record: dict,
         digest: str,
         source: str,
+        number: int = 0,
         *,
         is_normal: bool = False,
         sections: tuple[bytes, ...] | None = None,
-    ) -> tuple[int, int, int]:
-        """Add one record's rows; returns how many events, assets and fields it has.
+    ) -> None:
+        """Add the rows of one record, read at `number` (line, record or row) of `source`.
 
         `is_normal` says the record passed `model.is_normal`, so its events hold no
         unknown keys; `sections` is its parameters, context, output and triggerPayload as
@@ -578,18 +582,29 @@ class RowBatch:
         self.records.append(record)
         self.digests.append(digest)
         self.sources.append(source)
-        paths = self.field_paths
+        self.numbers.append(number)
+        paths, values = self.field_paths, self.field_values
         fields_before = len(paths)
-        for section in FIELD_SECTIONS:
+        for index, section in enumerate(FIELD_SECTIONS):
             leaves = record[section]
             if not leaves:
                 continue  # an empty section has no fields
             before = len(paths)
-            self._add_leaves(leaves, section)
+            if sections is None:
+                self._add_leaves(leaves, section)
+            else:  # runs of a workflow mostly share their parameters: flatten each text once
+                known = self._flattened[index].get(sections[index])
+                if known is None:
+                    self._add_leaves(leaves, section)
+                    self._flattened[index][sections[index]] = (
+                        paths[before:],
+                        values[before:],
+                    )
+                else:
+                    paths.extend(known[0])
+                    values.extend(known[1])
             self.field_sections.extend(repeat(section, len(paths) - before))
-        count = len(paths) - fields_before
-        self.field_run_ids.extend(repeat(record["runId"], count))
-        return len(record["history"]), len(record["assets"]), count
+        self.field_run_ids.extend(repeat(record["runId"], len(paths) - fields_before))
 
     def tables(self) -> dict[str, pa.Table]:
         """Arrow tables for runs, run_events, asset_snapshots and run_fields."""
@@ -633,7 +648,9 @@ class RowBatch:
         columns.append(pa.array(extras, pa.string()))
         columns.append(pa.array(self.digests, pa.string()))
         columns.append(pa.array(self.sources, pa.string()))
-        return pa.Table.from_arrays(columns, names=list(RUN_COLUMNS))
+        columns.append(pa.array(repeat(self.unit, len(records)), pa.string()))
+        columns.append(pa.array(self.numbers, pa.int64()))
+        return pa.Table.from_arrays(columns, names=[*RUN_COLUMNS, *STAGED_WHERE])
 
     def _events(self) -> pa.Table:
         histories = list(map(itemgetter("history"), self.records))
@@ -831,6 +848,8 @@ RUN_COLUMNS = (
     "finished_at", "replay_of", "parameters", "context", "output", "trigger_payload", "extra",
     "content_hash", "source",
 )  # fmt: skip
+STAGED_WHERE = ("_unit", "_number")
+"""Extra columns of a staged runs file: where each run was read (not stored)."""
 EVENT_COLUMNS = ("run_id", "position", "seq", "at", "status", "step", "attempt", "message", "extra")
 ASSET_COLUMNS = (
     "run_id", "position", "asset_key", "materialized_at", "payload", "freshness",

@@ -23,13 +23,10 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
 
 from runreplay import __version__
 from runreplay.errors import (
@@ -55,6 +52,8 @@ from runreplay.ingest import (
 from runreplay.model import format_timestamp, loads
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from runreplay.diff import RunDiff
 
 SCHEMA_VERSION = 1
@@ -197,8 +196,8 @@ def _utc(moment: Any) -> datetime | None:
                 f"{moment!r} is not an ISO 8601 time ({error}); "
                 "write it like 2026-10-12 or 2026-10-12T01:00:00Z"
             ) from None
-    if isinstance(moment, pd.Timestamp):
-        moment = moment.to_pydatetime()
+    if isinstance(moment, datetime) and hasattr(moment, "to_pydatetime"):
+        moment = moment.to_pydatetime()  # a pandas Timestamp (not imported for this)
     if not isinstance(moment, datetime):
         raise RunReplayError(f"expected a datetime or ISO 8601 string, got {moment!r}")
     if moment.tzinfo is None:
@@ -266,54 +265,6 @@ def _auto_workers(total_bytes: int) -> int:
     if total_bytes < PARALLEL_MIN_BYTES:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
-
-
-class _LoadedSoFar:
-    """The runs one load has accepted so far — run id, content digest and where it was read —
-    in a DuckDB temporary table rather than a Python dict, so a load's memory does not grow
-    with its size (DuckDB spills the table to disk past its memory limit). Used to skip a
-    run repeated in a later batch, or to report it when its content differs."""
-
-    TABLE = "runreplay_load_seen"
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self._con = con
-        self.count = 0
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {self.TABLE} (run_id VARCHAR, digest VARCHAR, "
-            "source VARCHAR, unit VARCHAR, number BIGINT)"
-        )
-
-    def earlier(self, run_ids: list[str]) -> dict[str, tuple]:
-        """{run id: (run_id, digest, source, unit, number)} of these ids seen before."""
-        if not self.count:
-            return {}
-        rows = self._con.execute(
-            f"SELECT run_id, digest, source, unit, number FROM {self.TABLE} "
-            "WHERE run_id IN (SELECT unnest(?))",
-            [run_ids],
-        ).fetchall()
-        return {row[0]: row for row in rows}
-
-    def add(self, entries: list[tuple]) -> None:
-        """Remember batch entries (run_id, digest, source, unit, number, ...)."""
-        if not entries:
-            return
-        columns = list(zip(*(entry[:5] for entry in entries), strict=True))
-        accepted = pa.table(
-            {
-                "run_id": pa.array(columns[0], pa.string()),
-                "digest": pa.array(columns[1], pa.string()),
-                "source": pa.array(columns[2], pa.string()),
-                "unit": pa.array(columns[3], pa.string()),
-                "number": pa.array(columns[4], pa.int64()),
-            }
-        )
-        self._con.from_arrow(accepted).insert_into(self.TABLE)
-        self.count += len(entries)
-
-    def close(self) -> None:
-        self._con.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
 
 
 class Store:
@@ -537,7 +488,6 @@ class Store:
         self._writable()
         started = time.perf_counter()
         result = LoadResult()
-        seen = _LoadedSoFar(self._con)
         store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchall()[0][0]
 
         def problem(error: InvalidRunRecord) -> None:
@@ -550,9 +500,7 @@ class Store:
         # the store before the whole load is known to be good, and DuckDB streams an
         # INSERT ... SELECT over the files to disk, so memory stays flat however big the load
         # (appending batch by batch inside the transaction would hold them all in memory).
-        replaced: list[str] = []
-        staged: dict[str, list[str]] = {}
-        filtered: list[tuple[dict[str, str], list[str]]] = []
+        staged: list[dict[str, str]] = []  # per batch: table -> staged Parquet file
         with tempfile.TemporaryDirectory(prefix="runreplay-load-") as staging:
             batches = _batches(chunks, check_json, workers, staging)
             try:
@@ -560,33 +508,94 @@ class Store:
                     for found, duplicate in batch.problems:
                         problem(DuplicateRunError(found) if duplicate else InvalidRunRecord(found))
                     result.skipped += batch.skipped
-                    excluded = self._accept(
-                        batch,
-                        seen,
-                        replace,
-                        problem,
-                        result,
-                        replaced,
-                        store_has_runs=store_has_runs,
-                    )
-                    if excluded:
-                        filtered.append((batch.files, sorted(excluded)))
-                    else:
-                        for name, path in batch.files.items():
-                            staged.setdefault(name, []).append(path)
+                    if batch.files:
+                        staged.append(batch.files)
             finally:
                 batches.close()
-                seen.close()
-            self._commit_staged(staged, filtered, replaced)
+            excluded, replaced = self._settle(staged, replace, problem, result, store_has_runs)
+            self._commit_staged(staged, excluded, replaced, result)
         result.replaced = len(replaced)
         result.seconds = time.perf_counter() - started
         return result
 
+    def _settle(
+        self,
+        staged: list[dict[str, str]],
+        replace: bool,
+        problem: Any,
+        result: LoadResult,
+        store_has_runs: bool,
+    ) -> tuple[dict[int, list[str]], list[str]]:
+        """Which staged runs not to write, by batch: a run repeated in a later batch of this
+        load (skipped when identical, a DuplicateRunError when not), or already stored
+        (skipped when identical; otherwise replaced with `replace`, else an error). Two
+        queries over the staged runs files, so a load keeps no per-run state in Python.
+        Returns ({batch: run ids not to write}, run ids to replace). Never writes."""
+        if not staged:
+            return {}, []
+        batch_of = {files["runs"]: index for index, files in enumerate(staged)}
+        files = list(batch_of)
+        excluded: dict[int, set[str]] = {}
+        found: list[tuple[int, int, InvalidRunRecord]] = []  # reported in load order
+        first: dict[str, tuple[str, str]] = {}
+        repeats = self._con.execute(
+            "SELECT run_id, content_hash, source, _unit, _number, filename "
+            "FROM read_parquet($files, filename = true) "
+            "QUALIFY count(*) OVER (PARTITION BY run_id) > 1 ORDER BY run_id, filename, _number",
+            {"files": files},
+        ).fetchall()  # empty when no run repeats, the common case
+        for run_id, digest, source, unit, number, path in repeats:
+            kept = first.get(run_id)
+            if kept is None:
+                first[run_id] = (digest, f"{source} {unit} {number}")
+                continue
+            batch = batch_of[path]
+            excluded.setdefault(batch, set()).add(run_id)
+            if kept[0] == digest:
+                result.skipped += 1
+            else:
+                error = DuplicateRunError(duplicate_problem(run_id, source, unit, number, kept[1]))
+                found.append((batch, number, error))
+        replaced: list[str] = []
+        clashes = []
+        if store_has_runs:
+            clashes = self._con.execute(
+                "SELECT s.run_id, s.content_hash = r.content_hash, s.source, s._unit, s._number, "
+                "s.filename FROM read_parquet($files, filename = true) s "
+                "JOIN runs r USING (run_id) ORDER BY s.filename, s._number",
+                {"files": files},
+            ).fetchall()
+        for run_id, identical, source, unit, number, path in clashes:
+            batch = batch_of[path]
+            if run_id in excluded.get(batch, ()):
+                continue  # a later repeat within this load, settled above
+            if identical:
+                result.skipped += 1
+                excluded.setdefault(batch, set()).add(run_id)
+            elif replace:
+                replaced.append(run_id)
+            else:
+                excluded.setdefault(batch, set()).add(run_id)
+                stored = RecordProblem(
+                    "this runId is already in the store with different content; load "
+                    "with replace=True (`--replace`) to overwrite it, or fix the runId",
+                    source=source,
+                    line=number,
+                    run_id=run_id,
+                    field="runId",
+                    unit=unit,
+                )
+                found.append((batch, number, DuplicateRunError(stored)))
+        for _batch, _number, error in sorted(found, key=lambda item: item[:2]):
+            problem(error)
+        return {batch: sorted(ids) for batch, ids in excluded.items()}, replaced
+
     def _commit_staged(
         self,
-        staged: dict[str, list[str]],
-        filtered: list[tuple[dict[str, str], list[str]]],
+        staged: list[dict[str, str]],
+        excluded: dict[int, list[str]],
         replaced: list[str],
+        result: LoadResult,
     ) -> None:
         con = self._con
         # The tables have no row order (every reader orders explicitly), so let DuckDB
@@ -595,115 +604,42 @@ class Store:
         con.execute("SET preserve_insertion_order = false")
         try:
             if self._in_transaction:  # inside a caller's transaction: join it
-                self._write_staged(staged, filtered, replaced)
+                self._write_staged(staged, excluded, replaced, result)
             else:
                 with self.transaction():
-                    self._write_staged(staged, filtered, replaced)
+                    self._write_staged(staged, excluded, replaced, result)
         finally:
             con.execute(f"SET preserve_insertion_order = {bool(ordered[0])}")
 
     def _write_staged(
         self,
-        staged: dict[str, list[str]],
-        filtered: list[tuple[dict[str, str], list[str]]],
+        staged: list[dict[str, str]],
+        excluded: dict[int, list[str]],
         replaced: list[str],
+        result: LoadResult,
     ) -> None:
-        """Insert the staged files: whole (`staged`), or minus the run ids of batches that
-        held runs this load must not write (`filtered`)."""
+        """Insert the staged files: whole, or minus the run ids `excluded` from a batch;
+        counts the rows written into `result`."""
         con = self._con
         if replaced:
             for table in LOADED_TABLES:
                 con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced])
-        for name in LOADED_TABLES:
-            extra = ", current_timestamp" if name == "runs" else ""
-            whole = [(staged[name], None)] if staged.get(name) else []
-            minus = [(files[name], excluded) for files, excluded in filtered if name in files]
-            for paths, excluded in whole + minus:
+        whole = [index for index in range(len(staged)) if index not in excluded]
+        for name, counter in zip(
+            LOADED_TABLES, ("runs", "events", "assets", "fields"), strict=True
+        ):
+            select = "* EXCLUDE (_unit, _number), current_timestamp" if name == "runs" else "*"
+            parts = [([staged[index][name] for index in whole], None)] if whole else []
+            parts += [([staged[index][name]], ids) for index, ids in sorted(excluded.items())]
+            written = 0
+            for paths, ids in parts:
                 where, params = "", [paths]
-                if excluded is not None:
-                    where, params = " WHERE run_id NOT IN (SELECT unnest(?))", [paths, excluded]
-                con.execute(
-                    f"INSERT INTO {name} SELECT *{extra} FROM read_parquet(?){where}", params
-                )
-
-    def _accept(
-        self,
-        batch: Batch,
-        seen: _LoadedSoFar,
-        replace: bool,
-        problem,
-        result: LoadResult,
-        replaced: list[str],
-        *,
-        store_has_runs: bool = True,
-    ) -> set[str]:
-        """The run ids of one built batch not to write: runs seen earlier in this load or
-        already stored; runs to overwrite go to `replaced`; counts what will be written
-        into `result`. Reads the store, never writes to its tables. `seen` holds every run
-        id accepted so far in this load."""
-        entries = batch.entries
-        if not entries:
-            return set()
-        excluded: set[str] = set()
-        earlier = seen.earlier(list(map(itemgetter(0), entries)))
-        if not earlier:  # the common case: no run repeats
-            fresh = entries
-        else:
-            fresh = []
-            for entry in entries:
-                run_id, digest, source, unit, number = entry[:5]
-                first = earlier.get(run_id)
-                if first is None:
-                    fresh.append(entry)
-                    continue
-                excluded.add(run_id)
-                if first[1] == digest:
-                    result.skipped += 1
-                else:
-                    where = f"{first[2]} {first[3]} {first[4]}"
-                    problem(
-                        DuplicateRunError(duplicate_problem(run_id, source, unit, number, where))
-                    )
-        seen.add(fresh)
-        stored = {}
-        if store_has_runs:
-            stored = dict(
-                self._con.execute(
-                    "SELECT run_id, content_hash FROM runs WHERE run_id IN (SELECT unnest(?))",
-                    [[entry[0] for entry in fresh]],
-                ).fetchall()
-            )
-        for run_id, digest, source, unit, number, *_ in fresh if stored else ():
-            stored_digest = stored.get(run_id)
-            if stored_digest is None:
-                continue
-            if stored_digest == digest:
-                result.skipped += 1
-                excluded.add(run_id)
-            elif replace:
-                replaced.append(run_id)
-            else:
-                excluded.add(run_id)
-                problem(
-                    DuplicateRunError(
-                        RecordProblem(
-                            "this runId is already in the store with different content; load "
-                            "with replace=True (`--replace`) to overwrite it, or fix the runId",
-                            source=source,
-                            line=number,
-                            run_id=run_id,
-                            field="runId",
-                            unit=unit,
-                        )
-                    )
-                )
-        if excluded:
-            fresh = [entry for entry in fresh if entry[0] not in excluded]
-        result.runs += len(fresh)
-        result.events += sum(map(itemgetter(5), fresh))
-        result.assets += sum(map(itemgetter(6), fresh))
-        result.fields += sum(map(itemgetter(7), fresh))
-        return excluded
+                if ids is not None:
+                    where, params = " WHERE run_id NOT IN (SELECT unnest(?))", [paths, ids]
+                written += con.execute(
+                    f"INSERT INTO {name} SELECT {select} FROM read_parquet(?){where}", params
+                ).fetchall()[0][0]
+            setattr(result, counter, getattr(result, counter) + written)
 
     # -- analysis (thin: the logic lives in diff.py, drift.py and client.py) ----------
 

@@ -477,7 +477,7 @@ def test_run_fields_hold_each_leaf_as_its_own_json_text(store):
 
 
 def test_a_load_leaves_no_bookkeeping_table_behind(store, tmp_path):
-    """The run ids a load has seen live in a temporary table for the load's duration."""
+    """Repeats are settled by queries over the staged files: no table outlives a load."""
     path = tmp_path / "runs.ndjson"
     path.write_bytes(line(make_record("run-1")) + line(make_record("run-1", status="FAILED")))
     leftover = "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name LIKE 'runreplay_load%'"
@@ -486,3 +486,34 @@ def test_a_load_leaves_no_bookkeeping_table_behind(store, tmp_path):
     assert store.sql(leftover)["n"][0] == 0
     assert store.load(path, on_error="skip").runs == 1
     assert store.sql(leftover)["n"][0] == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_runs_sharing_a_section_each_get_its_leaves(tmp_path, workers):
+    """A batch flattens each distinct section text once and reuses the leaves: every run
+    still gets exactly the leaves `flatten` lists for its own sections, under its own id."""
+    import runreplay
+    from runreplay.paths import flatten
+
+    shared = {"batchSize": 500, "model": {"name": "xgb", "depth": [6, {}]}}
+    variants = [shared, {"batchSize": 500.0, "model": {"name": "xgb", "depth": [6, {}]}}, {}]
+    records = [
+        make_record(f"run-{i:03d}", parameters=variants[i % 3], output={"rows": i % 2})
+        for i in range(12)
+    ]
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(b"".join(line(record) for record in records))
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load(path, workers=workers)
+        stored = store.connection.execute(
+            "SELECT run_id, path, value, value_type FROM run_fields ORDER BY ALL"
+        ).fetchall()
+    expected = sorted(
+        (record["runId"], path, model.dumps(value), ingest.value_type(value))
+        for record in records
+        for section in ingest.FIELD_SECTIONS
+        for path, value in flatten(record[section], section).items()
+        if record[section]
+    )
+    assert stored == expected
+    assert ("run-001", "parameters.batchSize", "500.0", "float") in stored
