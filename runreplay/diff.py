@@ -1210,21 +1210,32 @@ def _summary(run_diff: RunDiff) -> str:
 
 
 def volatile_paths(
-    store: Store, workflow_id: str, threshold: float = 0.9, *, min_pairs: int = 3
+    store: Store,
+    workflow_id: str,
+    threshold: float = 0.9,
+    *,
+    min_pairs: int = 3,
+    recent: int | None = 10_000,
 ) -> set[str]:
     """Paths whose value changes between consecutive runs of a workflow in >= `threshold` of pairs.
 
     Runs are ordered by createdAt; a pair counts for a path when both runs hold it. A path
-    needs at least `min_pairs` such pairs. Paths are positional (as in run_fields); run
-    fields (status, runKey, partitionKey, replayOf, duration) are included.
+    needs at least `min_pairs` such pairs. Only the workflow's `recent` newest runs count
+    (None: all of them), so the cost stays flat at millions of runs. Paths are positional
+    (as in run_fields); run fields (status, runKey, partitionKey, replayOf, duration) are
+    included.
     """
     if not 0 < threshold <= 1:
         raise RunReplayError(f"threshold must be in (0, 1], got {threshold!r}")
     if min_pairs < 1:
         raise RunReplayError(f"min_pairs must be >= 1, got {min_pairs!r}")
+    if recent is not None and (isinstance(recent, bool) or not isinstance(recent, int)):
+        raise RunReplayError(f"recent must be a number of runs or None, got {recent!r}")
+    if recent is not None and recent < 2:
+        raise RunReplayError(f"recent must be at least 2 runs (one pair), got {recent!r}")
     from runreplay import fieldstats  # one implementation of the rule, shared with drift
 
-    return fieldstats.volatile_paths(store.connection, workflow_id, threshold, min_pairs)
+    return fieldstats.volatile_paths(store.connection, workflow_id, threshold, min_pairs, recent)
 
 
 def diff_stored(

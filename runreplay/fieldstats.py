@@ -34,6 +34,8 @@ VOLATILE_THRESHOLD = 0.9
 """Share of a path's consecutive pairs that must change for it to be volatile."""
 VOLATILE_MIN_PAIRS = 3
 """Consecutive pairs a path needs before it can be called volatile."""
+VOLATILE_RECENT_RUNS = 10_000
+"""How many of a workflow's newest runs a diff learns its volatile paths from."""
 
 RUN_FIELDS = ("status", "runKey", "partitionKey", "replayOf", "duration")
 """The run's own fields diff compares (its section "run"); `_RUN_LEAVES` reads them."""
@@ -211,13 +213,25 @@ def volatile_paths(
     workflow_id: str,
     threshold: float = VOLATILE_THRESHOLD,
     min_pairs: int = VOLATILE_MIN_PAIRS,
+    recent: int | None = VOLATILE_RECENT_RUNS,
 ) -> set[str]:
-    """Volatile paths of a workflow over its whole history: run_fields paths and the run's
-    own fields (status, runKey, partitionKey, replayOf, duration), as diff marks them."""
-    scope = Scope(workflow_id)
+    """Volatile paths of a workflow over its `recent` newest runs (None: its whole history):
+    run_fields paths and the run's own fields (status, runKey, partitionKey, replayOf,
+    duration), as diff marks them. The window keeps the cost flat however long the
+    history (a diff at a million runs would otherwise sort them all) and follows what the
+    workflow does now rather than years ago."""
+    since = None
+    if recent is not None:  # the createdAt of the recent-th newest run
+        newest = con.execute(
+            "SELECT min(created_at) FROM (SELECT created_at FROM runs WHERE workflow_id = ? "
+            "ORDER BY created_at DESC LIMIT ?)",
+            [workflow_id, recent],
+        ).fetchall()
+        since = newest[0][0]
+    scope = Scope(workflow_id, since=since)
     stats = path_stats(con, scope)
-    runs = con.execute("SELECT count(*) FROM runs WHERE workflow_id = ?", [workflow_id]).fetchone()
-    candidates = stats[varying(stats, runs[0])]
+    runs = totals(con, scope)["runs"].sum()
+    candidates = stats[varying(stats, runs)]
     names = con.execute(
         "SELECT name, hash(hash($workflow), name) AS gkey FROM (SELECT unnest($names) AS name)",
         {"workflow": workflow_id, "names": sorted(set(candidates["path"]) | set(RUN_FIELDS))},

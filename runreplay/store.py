@@ -677,12 +677,18 @@ class Store:
         )
 
     def volatile_paths(
-        self, workflow_id: str, threshold: float = 0.9, *, min_pairs: int = 3
+        self,
+        workflow_id: str,
+        threshold: float = 0.9,
+        *,
+        min_pairs: int = 3,
+        recent: int | None = 10_000,
     ) -> set[str]:
-        """Paths whose value differs between consecutive runs in >= `threshold` of pairs."""
+        """Paths whose value differs between consecutive runs in >= `threshold` of pairs,
+        over the workflow's `recent` newest runs (None: all); see diff.volatile_paths."""
         from runreplay.diff import volatile_paths
 
-        return volatile_paths(self, workflow_id, threshold, min_pairs=min_pairs)
+        return volatile_paths(self, workflow_id, threshold, min_pairs=min_pairs, recent=recent)
 
     def drift(self, workflow_id: str, since: Any = None, until: Any = None, **options: Any):
         """How the fields of a workflow's runs changed over time; see runreplay.drift.drift."""

@@ -1126,6 +1126,24 @@ def test_volatile_paths_needs_enough_pairs(tmp_path):
             volatile_paths(store, "nightly-etl", threshold=0)
 
 
+def test_volatile_paths_learn_from_the_newest_runs(tmp_path):
+    """The host is fixed for 20 runs, then changes in every one of the last 10: volatile in
+    the newest 10 runs (9 of 9 pairs), not over the whole history (10 of 29)."""
+
+    def context(i):
+        return {"host": "worker-1" if i < 20 else f"worker-{i}"}
+
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(_series(30, context=context))
+        assert "context.host" in volatile_paths(store, "nightly-etl", recent=10)
+        assert "context.host" in store.volatile_paths("nightly-etl", recent=10)
+        assert "context.host" not in volatile_paths(store, "nightly-etl", recent=None)
+        assert "context.host" not in volatile_paths(store, "nightly-etl", recent=13)  # 10 of 12
+        assert "context.host" not in volatile_paths(store, "nightly-etl")  # default 10,000
+        with pytest.raises(RunReplayError, match="recent must be at least 2"):
+            volatile_paths(store, "nightly-etl", recent=1)
+
+
 def test_volatile_paths_counts_only_consecutive_runs_holding_the_path(tmp_path):
     def parameters(i):
         return {"sometimes": f"v{i}"} if i % 2 else {}
