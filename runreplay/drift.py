@@ -76,6 +76,7 @@ from runreplay.fieldstats import (
     varying,
 )
 from runreplay.ingest import FIELD_SECTIONS
+from runreplay.model import as_utc
 from runreplay.paths import compile_glob, matches
 from runreplay.predicate import DEFAULT_FAILING, Predicate, compile_predicate
 
@@ -313,9 +314,7 @@ def _globs(ignore: Iterable[str] | str) -> tuple[str, ...]:
 
 
 def _window(since: Any, until: Any) -> tuple[datetime | None, datetime | None]:
-    from runreplay.store import _utc
-
-    since, until = _utc(since), _utc(until)
+    since, until = as_utc(since), as_utc(until)
     if since is not None and until is not None and since >= until:
         raise RunReplayError(
             f"since ({since.isoformat()}) must be before until ({until.isoformat()})"

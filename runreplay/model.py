@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from runreplay.errors import InvalidRunRecord, RecordProblem
+from runreplay.errors import InvalidRunRecord, RecordProblem, RunReplayError
 
 STATUSES = ("QUEUED", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "CANCELED")
 _STATUS_SET = frozenset(STATUSES)
@@ -455,6 +455,29 @@ _EMPTY: dict = {}
 def extra_of(record: dict) -> dict:
     """The unknown top-level keys of a normalised record."""
     return {key: value for key, value in record.items() if key not in KNOWN_KEYS}
+
+
+def as_utc(moment: Any) -> datetime | None:
+    """A time given as a datetime (pandas Timestamps included), an ISO 8601 string or None,
+    as an aware UTC datetime; naive times are taken as UTC. Raises RunReplayError saying
+    how to write a time it cannot read."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError as error:
+            raise RunReplayError(
+                f"{moment!r} is not an ISO 8601 time ({error}); "
+                "write it like 2026-10-12 or 2026-10-12T01:00:00Z"
+            ) from None
+    if isinstance(moment, datetime) and hasattr(moment, "to_pydatetime"):
+        moment = moment.to_pydatetime()  # a pandas Timestamp (not imported for this)
+    if not isinstance(moment, datetime):
+        raise RunReplayError(f"expected a datetime or ISO 8601 string, got {moment!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, as stored
+    return moment.astimezone(UTC)
 
 
 def dumps(value: Any) -> str:

@@ -49,7 +49,7 @@ from runreplay.ingest import (
     group_records,
     read_chunks,
 )
-from runreplay.model import format_timestamp, loads
+from runreplay.model import as_utc, format_timestamp, loads
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -182,27 +182,6 @@ def open(  # noqa: A001
     DuckDB's default of 80 % of RAM.
     """
     return Store(path, read_only=read_only, memory_limit=memory_limit)
-
-
-def _utc(moment: Any) -> datetime | None:
-    """Accept a datetime, an ISO string or None; return an aware UTC datetime."""
-    if moment is None:
-        return None
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError as error:
-            raise RunReplayError(
-                f"{moment!r} is not an ISO 8601 time ({error}); "
-                "write it like 2026-10-12 or 2026-10-12T01:00:00Z"
-            ) from None
-    if isinstance(moment, datetime) and hasattr(moment, "to_pydatetime"):
-        moment = moment.to_pydatetime()  # a pandas Timestamp (not imported for this)
-    if not isinstance(moment, datetime):
-        raise RunReplayError(f"expected a datetime or ISO 8601 string, got {moment!r}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, as stored
-    return moment.astimezone(UTC)
 
 
 def _memory_limit(text: str) -> str:
@@ -782,10 +761,10 @@ class Store:
             params.append(status.upper())
         if since is not None:
             conditions.append("created_at >= ?")
-            params.append(_utc(since))
+            params.append(as_utc(since))
         if until is not None:
             conditions.append("created_at < ?")
-            params.append(_utc(until))
+            params.append(as_utc(until))
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         limit_sql = ""
         if limit is not None:
@@ -902,7 +881,7 @@ class Store:
         max_lag_minutes, stale_flag, is_stale, reason, payload, freshness.
         """
         return self.sql(
-            f"{_ASSET_STATE_AT} ORDER BY asset_key", {"now": _utc(now) or datetime.now(UTC)}
+            f"{_ASSET_STATE_AT} ORDER BY asset_key", {"now": as_utc(now) or datetime.now(UTC)}
         )
 
     def stale_assets(self, run_id: str, now: Any = None) -> pd.DataFrame:
@@ -919,7 +898,7 @@ class Store:
                 SELECT asset_key FROM asset_snapshots WHERE run_id = $run_id)
             ORDER BY asset_key
             """,
-            {"now": _utc(now) or datetime.now(UTC), "run_id": run_id},
+            {"now": as_utc(now) or datetime.now(UTC), "run_id": run_id},
         )
 
     def report_freshness(
@@ -944,8 +923,8 @@ class Store:
             "INSERT INTO asset_freshness VALUES (?, ?, ?, ?, ?, ?)",
             [
                 asset_key,
-                _utc(reported_at) or datetime.now(UTC),
-                _utc(last_updated),
+                as_utc(reported_at) or datetime.now(UTC),
+                as_utc(last_updated),
                 max_lag_minutes,
                 stale,
                 reported_by,

@@ -36,6 +36,7 @@ from runreplay.diff import (
     volatile_paths,
 )
 from runreplay.errors import RunNotFound, RunReplayError
+from runreplay.model import as_utc
 from runreplay.paths import flatten, keyed_segment
 from runreplay.predicate import DEFAULT_FAILING
 from runreplay.report import CHANGE_LABELS, SECTION_TITLES, show_value
@@ -886,9 +887,7 @@ def _day(value: Any) -> date | None:
     """A date from a date, datetime or ISO 8601 text (the UTC day of a datetime)."""
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
-    from runreplay.store import _utc
-
-    return _utc(value).date()
+    return as_utc(value).date()
 
 
 def _midnight(day: date | None, *, days: int = 0) -> datetime | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import jsonschema
 import orjson
 import pytest
@@ -231,3 +233,21 @@ def test_the_fast_path_accepts_only_what_normalisation_leaves_unchanged(record):
 def test_sample_records_take_the_fast_path(sample_path):
     for line in sample_path.read_bytes().splitlines():
         assert is_normal(orjson.loads(line))
+
+
+def test_as_utc_reads_the_times_a_user_gives():
+    import pandas as pd
+
+    from runreplay.errors import RunReplayError
+    from runreplay.model import as_utc
+
+    expected = datetime(2026, 10, 12, 1, 0, tzinfo=UTC)
+    assert as_utc("2026-10-12T03:00:00+02:00") == expected
+    assert as_utc("2026-10-12T01:00:00") == expected  # naive: taken as UTC
+    assert as_utc(pd.Timestamp("2026-10-12 01:00", tz="UTC")) == expected
+    assert type(as_utc(pd.Timestamp("2026-10-12 01:00"))) is datetime
+    assert as_utc(None) is None
+    with pytest.raises(RunReplayError, match="'last tuesday' is not an ISO 8601 time"):
+        as_utc("last tuesday")
+    with pytest.raises(RunReplayError, match="expected a datetime or ISO 8601 string"):
+        as_utc(12)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from runreplay import __version__
 from runreplay.diff import diff_stored
-from runreplay.model import STATUSES, dumps, format_timestamp, loads
+from runreplay.model import STATUSES, as_utc, dumps, format_timestamp, loads
 from runreplay.server import audit
 from runreplay.server.errors import ApiProblem, json_response, run_not_found
 from runreplay.server.replay import IDEMPOTENCY_HEADER, MAX_BODY_BYTES
@@ -94,8 +94,8 @@ def list_runs(
     for sql, value in (
         ("workflow_id = ?", workflow_id),
         ("status = ?", status),
-        ("created_at >= ?", _utc(since)),
-        ("created_at < ?", _utc(until)),
+        ("created_at >= ?", as_utc(since)),
+        ("created_at < ?", as_utc(until)),
     ):
         if value is not None:
             conditions.append(sql)
@@ -330,12 +330,6 @@ async def _read_body(request: Request) -> bytes:
         if size > MAX_BODY_BYTES:
             break
     return b"".join(chunks)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _encode_cursor(row: tuple) -> str:
