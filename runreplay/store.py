@@ -406,6 +406,7 @@ class Store:
                 on_error=on_error,
                 check_json=False,
                 workers=_auto_workers(sum(sizes)) if workers is None else workers,
+                bar=bar,
             )
         finally:
             if bar is not None:
@@ -438,6 +439,7 @@ class Store:
                 replace=replace,
                 on_error=on_error,
                 check_json=True,
+                bar=bar,
             )
         finally:
             if bar is not None:
@@ -461,6 +463,7 @@ class Store:
         on_error: str,
         check_json: bool,
         workers: int = 1,
+        bar: Any = None,
     ) -> LoadResult:
         if on_error not in ("raise", "skip"):
             raise RunReplayError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -491,6 +494,8 @@ class Store:
                         staged.append(batch.files)
             finally:
                 batches.close()
+            if bar is not None:  # every record is read: say what the wait is for
+                bar.set_description("writing to the store", refresh=True)
             excluded, replaced = self._settle(staged, replace, problem, result, store_has_runs)
             self._commit_staged(staged, excluded, replaced, result)
         result.replaced = len(replaced)

@@ -307,9 +307,13 @@ def test_progress_bar_can_be_forced_and_silenced(store, tmp_path, capsys):
     path = tmp_path / "runs.ndjson"
     path.write_bytes(GOOD_1 + GOOD_2)
     store.load(path, progress=True)
-    assert "loading runs" in capsys.readouterr().err
+    shown = capsys.readouterr().err
+    assert "loading runs" in shown
+    assert "writing to the store" in shown  # after reading: the commit's wait is named
     store.load(path, progress=False, replace=True)
     assert capsys.readouterr().err == ""
+    store.load_records([make_record("run-200")], progress=True)
+    assert "writing to the store" in capsys.readouterr().err
 
 
 def test_batches_span_the_transaction(store, tmp_path, monkeypatch):
