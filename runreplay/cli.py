@@ -265,17 +265,26 @@ def drift(workflow: str | None, all_workflows: bool, db: str, since: str | None,
 @FAILING_OPTION
 @click.option("--bad", help="The first bad run (default: the first failing run).")
 @click.option("--good", help="The last good run (default: the last one before --bad).")
+@click.option("--since", help="Search runs created at or after this ISO 8601 time.")
+@click.option("--until", help="Search runs created before this ISO 8601 time.")
 @click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
 @_fail_cleanly
 def bisect(workflow: str, db: str, failing: str | None, bad: str | None, good: str | None,
-           ignore: tuple[str, ...], fmt: str, output: str | None) -> None:  # fmt: skip
-    """Find WORKFLOW's last good and first bad run and rank the changes most likely to blame."""
+           since: str | None, until: str | None, ignore: tuple[str, ...], fmt: str,
+           output: str | None) -> None:  # fmt: skip
+    """Find WORKFLOW's last good and first bad run and rank the changes most likely to blame.
+
+    --since / --until keep the search to a window, e.g. to bisect a new regression of a
+    workflow that also failed long ago.
+    """
     from runreplay.report import render_bisect
 
     with _open(db, read_only=True) as store:
-        found = store.bisect(workflow, bad=bad, good=good, failing=failing, ignore=ignore)
+        found = store.bisect(
+            workflow, bad=bad, good=good, failing=failing, since=since, until=until, ignore=ignore
+        )
     _emit(render_bisect(found, fmt, color=fmt == "text" and _use_color(output)), output)
 
 

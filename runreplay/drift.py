@@ -322,6 +322,19 @@ def _window(since: Any, until: Any) -> tuple[datetime | None, datetime | None]:
     return since, until
 
 
+def _window_text(scope: Scope) -> str:
+    """` created between A and B` (or since / before) for messages; empty without a window."""
+    since, until = (
+        moment.isoformat().replace("+00:00", "Z") if moment else None
+        for moment in (scope.since, scope.until)
+    )
+    if since and until:
+        return f" created between {since} and {until}"
+    if since:
+        return f" created since {since}"
+    return f" created before {until}" if until else ""
+
+
 def _require_workflow(store: Store, workflow_id: str) -> None:
     known = store.connection.execute(
         "SELECT count(*) FROM runs WHERE workflow_id = ?", [workflow_id]
@@ -906,6 +919,8 @@ def bisect(
     good: str | None = None,
     failing: str | None = None,
     *,
+    since: Any = None,
+    until: Any = None,
     sections: Sequence[str] = SUSPECT_SECTIONS,
     ignore: Sequence[str] = (),
     **diff_options: Any,
@@ -914,11 +929,14 @@ def bisect(
 
     bad: the first failing run (or after `good` when only good is given); good: the last
     non-failing run before bad. Either can be given as a run id. `failing` is a predicate
-    (default `status == 'FAILED'`; e.g. `"output.metrics.auc < 0.9"`). Suspects come from
-    `sections` (default parameters and context) minus `ignore` globs (which the pair's
-    RunDiff leaves out too). `diff_options` go to `diff_stored` (rtol, atol, now, ...).
-    Raises RunReplayError when no run is failing, no good run precedes the bad one, or a
-    given run belongs to another workflow; InvalidPredicate for a bad `failing`.
+    (default `status == 'FAILED'`; e.g. `"output.metrics.auc < 0.9"`). `since` / `until`
+    (createdAt, until exclusive) keep the search to a window: a workflow that failed once
+    long ago and regressed again is bisected to the new regression with `since=` after
+    the old one. Suspects come from `sections` (default parameters and context) minus
+    `ignore` globs (which the pair's RunDiff leaves out too). `diff_options` go to
+    `diff_stored` (rtol, atol, now, ...). Raises RunReplayError when no run is failing,
+    no good run precedes the bad one, or a given run belongs to another workflow or lies
+    outside the window; InvalidPredicate for a bad `failing`.
 
     >>> found = bisect(store, "nightly-etl")  # doctest: +SKIP
     >>> found.good_run_id, found.bad_run_id, found.top_suspect  # doctest: +SKIP
@@ -930,7 +948,7 @@ def bisect(
     globs = _globs(ignore)
     predicate = compile_predicate(failing)
     _require_workflow(store, workflow_id)
-    scope = Scope(workflow_id, None, None, predicate)
+    scope = Scope(workflow_id, *_window(since, until), predicate)
     con = store.connection
     good_run, bad_run = _pair(con, scope, workflow_id, predicate, good, bad)
     workflow_totals = totals(con, scope).iloc[0]
@@ -1002,16 +1020,26 @@ def _pair(
     )
     found = {row["role"]: row for row in frame.to_dict("records")}
     failing_text = f"failing ({predicate.expression})"
+    window = _window_text(scope)
+    if given and (scope.since is not None or scope.until is not None):
+        inside = set(scope.query(con, "SELECT run_id FROM runs_in")["run_id"])
+        for run_id in given:
+            if run_id not in inside:
+                raise RunReplayError(
+                    f"run {run_id!r} was created outside the window{window}; widen the "
+                    "window (since= / until=) or leave the run out"
+                )
     if "bad" not in found:
         after = f" after the good run {good!r}" if good else ""
         raise RunReplayError(
-            f"no run of {workflow_id!r}{after} is {failing_text}; nothing to bisect. "
-            "Pass bad= or another failing= predicate."
+            f"no run of {workflow_id!r}{window}{after} is {failing_text}; nothing to bisect. "
+            "Pass bad=, another failing= predicate or a wider window."
         )
     if "good" not in found:
         raise RunReplayError(
-            f"every run of {workflow_id!r} before {found['bad']['run_id']!r} is "
-            f"{failing_text}, so there is no good run to compare with; pass good=<run id>"
+            f"every run of {workflow_id!r}{window} before {found['bad']['run_id']!r} is "
+            f"{failing_text}, so there is no good run to compare with; pass good=<run id> "
+            "or start the window earlier"
         )
     good_run, bad_run = found["good"], found["bad"]
     if good_run["n"] >= bad_run["n"]:

@@ -902,8 +902,9 @@ class DriftPanel:
     Pick a workflow and optionally a window of days (From / To, both inclusive, UTC) and a
     failing predicate (default `status == 'FAILED'`, e.g. `output.metrics.auc < 0.9`): the
     panel shows `store.drift(...)`'s ranked field table, a chart of the chosen field over
-    time coloured by status, and on "Bisect" the last good / first bad run with the ranked
-    suspects; "Open in ComparePanel" shows that pair's full diff (and replay) below.
+    time coloured by status, and on "Bisect" the last good / first bad run within those days
+    with the ranked suspects; "Open in ComparePanel" shows that pair's full diff (and
+    replay) below.
 
     `store`: the analysis Store. `api`: passed to the ComparePanel it opens (default: from
     RUNREPLAY_API_URL / RUNREPLAY_TOKEN). `workflow`: the workflow to open on (default: the
@@ -1156,15 +1157,18 @@ class DriftPanel:
     # -- bisect and compare ----------------------------------------------------------
 
     def bisect(self) -> Bisect | None:
-        """Find the last good and first bad run (whole history, the failing predicate) and
-        show the ranked suspects; returns the Bisect (None, with a message, when it fails)."""
+        """Find the last good and first bad run within the chosen days (the failing
+        predicate) and show the ranked suspects; returns the Bisect (None, with a message,
+        when it fails)."""
         from runreplay.report import bisect_to_html_fragment
 
         self._show_message(None, "")
         self.compare_box.children = ()
         self.compare_panel = None
         try:
-            self.found = self.store.bisect(self.workflow, failing=self.failing)
+            self.found = self.store.bisect(
+                self.workflow, failing=self.failing, since=self.since, until=self.until
+            )
         except RunReplayError as error:
             self.found = None
             self.bisect_result.value = ""

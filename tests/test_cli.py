@@ -203,6 +203,11 @@ def test_drift_needs_a_workflow_or_all(sample_db, cli_env):
         (("drift", "ml-train", "--failing", "output.auc <<< 1"), "output.auc <<< 1"),
         (("bisect", "ml-train"), "no run of 'ml-train' is failing"),
         (("bisect", "nightly-etl", "--bad", "run-999999"), "run-999999"),
+        (("bisect", "nightly-etl", "--since", "2026-10-12"), "start the window earlier"),
+        (
+            ("bisect", "nightly-etl", "--since", "2026-10-12", "--good", "run-000345"),
+            "'run-000345' was created outside the window",
+        ),
     ],
 )
 def test_drift_and_bisect_errors_are_one_clear_message(sample_db, cli_env, args, named):
@@ -221,6 +226,14 @@ def test_bisect_finds_the_planted_regression(sample_db, cli_env):
     first_suspect = next(line for line in lines if line.strip().startswith("1 "))
     assert first_suspect.split()[1] == "parameters.batchSize" and "500 → 5000" in first_suspect
     assert "parameters.batchSize: 500 → 5000" in result.stdout  # the pair's diff follows
+
+
+def test_bisect_within_a_window(sample_db, cli_env):
+    result = run_cli("bisect", "nightly-etl", "--db", sample_db, "--since", "2026-10-11",
+                     "--until", "2026-10-13", "--format", "json", env=cli_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = orjson.loads(result.stdout)
+    assert (found["good"]["runId"], found["bad"]["runId"]) == ("run-000345", "run-000347")
 
 
 def test_bisect_with_failing_expression_as_json(sample_db, cli_env):

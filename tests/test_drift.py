@@ -444,6 +444,39 @@ def test_bisect_uses_given_runs_and_finds_the_first_failure_after_good(planted):
     assert (found.good_run_id, found.bad_run_id) == (run_id(3), run_id(35))
 
 
+def _two_regressions() -> list[dict]:
+    """Fails at 10-12 (retries 3 -> 0, then restored), again from 20 on (pool changes)."""
+    records = []
+    for index in range(30):
+        first, second = 10 <= index < 13, index >= 20
+        parameters = {"retries": 0 if first else 3, "pool": "small" if second else "large"}
+        status = "FAILED" if first or second else "SUCCEEDED"
+        records.append(record(index, "w", status, parameters=parameters))
+    return records
+
+
+def test_bisect_in_a_window_finds_the_later_regression(tmp_path):
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(_two_regressions())
+        whole = bisect(store, "w")
+        assert (whole.good_run_id, whole.bad_run_id) == (run_id(9), run_id(10))
+        assert whole.top_suspect == "parameters.retries"
+        since = START + timedelta(hours=15)
+        recent = store.bisect("w", since=since.isoformat())
+        assert (recent.good_run_id, recent.bad_run_id) == (run_id(19), run_id(20))
+        assert recent.top_suspect == "parameters.pool"
+        assert recent.runs == 15  # the window's runs
+        until = START + timedelta(hours=20)
+        with pytest.raises(RunReplayError, match=r"no run of 'w' created between .* is failing"):
+            bisect(store, "w", since=since, until=until)
+        with pytest.raises(RunReplayError, match=r"run 'run-0005' was created outside the window"):
+            bisect(store, "w", good=run_id(4), since=since)
+        with pytest.raises(RunReplayError, match="start the window earlier"):
+            bisect(store, "w", since=START + timedelta(hours=21))
+        with pytest.raises(RunReplayError, match="must be before until"):
+            bisect(store, "w", since=until, until=since)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

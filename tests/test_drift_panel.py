@@ -191,3 +191,14 @@ def test_values_are_shown_as_text(tmp_path):
     for html in (panel.table.value, panel.bisect_result.value):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
         assert "<script>alert" not in html
+
+
+def test_bisect_searches_the_chosen_days(sample_store):
+    """From the day of the first bad run on, every nightly-etl run in the window fails:
+    bisect says the window must start earlier instead of reaching outside it."""
+    panel = DriftPanel(sample_store, workflow="nightly-etl", since="2026-10-12")
+    assert panel.bisect() is None
+    assert "created since 2026-10-12T00:00:00Z" in message(panel)
+    assert "start the window earlier" in message(panel)
+    panel.since_picker.value = date(2026, 10, 11)
+    assert (panel.bisect().good_run_id, panel.found.bad_run_id) == (LAST_GOOD, FIRST_BAD)
