@@ -426,36 +426,74 @@ class Batch:
     """What `build_batch` made of a chunk of records: staged Parquet files for the store.
 
     `files` maps each table to the Parquet file holding the chunk's rows for it (empty when
-    no record was accepted); the runs file also says where each run was read (the columns
+    no record needs writing); the runs file also says where each run was read (the columns
     `STAGED_WHERE`), so the store can settle runs repeated across batches in one query.
-    `problems` lists the rejected records as (RecordProblem, is_duplicate) — problems, not
-    exceptions, so a batch built in a worker process pickles cleanly. `skipped` counts the
-    records repeated identically within the chunk.
+    `seen` is a Parquet file of the runs left out because the store holds them already
+    (`known`), in the shape of the runs file's first columns, so repeats of them later in
+    the load are still settled (None when there are none). `problems` lists the rejected
+    records as (RecordProblem, is_duplicate) — problems, not exceptions, so a batch built in
+    a worker process pickles cleanly. `skipped` counts the records repeated identically
+    within the chunk or already stored.
     """
 
     files: dict[str, str]
     problems: list[tuple[RecordProblem, bool]]
     skipped: int = 0
+    seen: str | None = None
+
+
+SEEN_COLUMNS = ("run_id", "content_hash", "source", *("_unit", "_number"))
+"""The columns of a batch's `seen` file (and the first-and-last columns of its runs file)."""
+
+
+def known_key(run_id: str, digest: str) -> bytes:
+    """The 16-byte key of a stored run and its content: md5(run_id || content_hash), the
+    same bytes DuckDB's `unhex(md5(run_id || content_hash))` gives (the digest has a
+    fixed length, so the pair is recoverable from the text)."""
+    return hashlib.md5((run_id + digest).encode()).digest()
+
+
+_KNOWN: dict[str, Any] = {}
+"""Arrays of known keys by file, loaded once per process (a worker builds many batches)."""
+
+
+def _known_keys(path: str) -> Any:
+    keys = _KNOWN.get(path)
+    if keys is None:
+        import numpy as np
+
+        column = pq.read_table(path).column(0).combine_chunks().cast(pa.binary(16))
+        keys = np.frombuffer(column.buffers()[1], dtype="S16")[: len(column)]
+        _KNOWN.clear()  # one load at a time
+        _KNOWN[path] = keys
+    return keys
 
 
 def build_batch(
-    chunk: Chunk, check_json: bool = False, staging: str = ".", number: int = 0
+    chunk: Chunk,
+    check_json: bool = False,
+    staging: str = ".",
+    number: int = 0,
+    known: str | None = None,
 ) -> Batch:
     """Parse, validate and normalise a chunk of records (see `Chunk`) and stage its rows as
     Parquet files `{table}-{number}.parquet` in the `staging` directory.
 
     Runs in this process or in a worker process (so the store's process neither converts
     nor writes the rows). Records repeated within the chunk are skipped when identical and
-    rejected when their content differs.
+    rejected when their content differs. `known` is a Parquet file of the sorted
+    `known_key`s of the runs the store holds: those records are checked and hashed but
+    not converted, only listed in the batch's `seen` file (reloading an export costs a
+    third of loading it).
     """
     source, unit, numbers, records = chunk
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived containers: GC passes would cost ~40 %
     try:
-        rows = RowBatch(unit)
         problems: list[tuple[RecordProblem, bool]] = []
         seen: dict[str, tuple[str, int]] = {}
         skipped = 0
+        accepted: list[tuple] = []  # (line, record, is_normal, digest, sections)
         for line, raw in zip(numbers, records, strict=True):
             if type(raw) is bytes:
                 try:
@@ -491,24 +529,53 @@ def build_batch(
                     problems.append((duplicate_problem(run_id, source, unit, line, first[1]), True))
                 continue
             seen[run_id] = (digest, line)
-            rows.add(
-                record,
-                digest,
-                source,
-                line,
-                is_normal=record is raw,
-                sections=section_texts(text) if by_orjson else None,
-            )
+            sections = section_texts(text) if by_orjson else None
+            accepted.append((line, record, record is raw, digest, sections))
+        stored = _stored(accepted, known)
+        rows = RowBatch(unit)
+        for (line, record, is_normal, digest, sections), in_store in zip(
+            accepted, stored, strict=True
+        ):
+            if not in_store:
+                rows.add(record, digest, source, line, is_normal=is_normal, sections=sections)
         files = {}
         if rows.count:
             for name, table in rows.tables().items():
                 path = os.path.join(staging, f"{name}-{number:06d}.parquet")
                 pq.write_table(table, path, compression="none", write_statistics=False)
                 files[name] = path
-        return Batch(files, problems, skipped)
+        seen_path = None
+        if rows.count < len(accepted):
+            listed = [entry for entry, in_store in zip(accepted, stored, strict=True) if in_store]
+            seen_path = os.path.join(staging, f"seen-{number:06d}.parquet")
+            pq.write_table(_seen_table(listed, source, unit), seen_path, compression="none")
+        return Batch(files, problems, skipped + len(accepted) - rows.count, seen_path)
     finally:
         if collecting:
             gc.enable()
+
+
+def _stored(accepted: list[tuple], known: str | None) -> list[bool]:
+    """Which accepted records the store holds already with the same content."""
+    if known is None or not accepted:
+        return [False] * len(accepted)
+    import numpy as np
+
+    keys = np.array([known_key(entry[1]["runId"], entry[3]) for entry in accepted], dtype="S16")
+    return np.isin(keys, _known_keys(known)).tolist()
+
+
+def _seen_table(listed: list[tuple], source: str, unit: str) -> pa.Table:
+    return pa.Table.from_arrays(
+        [
+            pa.array([entry[1]["runId"] for entry in listed], pa.string()),
+            pa.array([entry[3] for entry in listed], pa.string()),
+            pa.array(repeat(source, len(listed)), pa.string()),
+            pa.array(repeat(unit, len(listed)), pa.string()),
+            pa.array([entry[0] for entry in listed], pa.int64()),
+        ],
+        names=list(SEEN_COLUMNS),
+    )
 
 
 def duplicate_problem(

@@ -39,6 +39,7 @@ from runreplay.errors import (
     StoreVersionError,
 )
 from runreplay.ingest import (
+    SEEN_COLUMNS,
     Batch,
     Chunk,
     LoadResult,
@@ -195,13 +196,17 @@ def _iso(moment: Any) -> str | None:
 
 
 def _batches(
-    chunks: Iterable[Chunk], check_json: bool, workers: int, staging: str
+    chunks: Iterable[Chunk],
+    check_json: bool,
+    workers: int,
+    staging: str,
+    known: str | None = None,
 ) -> Iterator[Batch]:
     """Build and stage batches in order, in this process or in `workers` processes
-    (bounded in flight)."""
+    (bounded in flight); `known` goes to build_batch."""
     if workers <= 1:
         for number, chunk in enumerate(chunks):
-            yield build_batch(chunk, check_json, staging, number)
+            yield build_batch(chunk, check_json, staging, number, known)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["runreplay.ingest"])
@@ -214,7 +219,9 @@ def _batches(
     def start() -> None:
         try:
             for number, chunk in enumerate(islice(chunks, workers), start=1):
-                in_flight.append(pool.submit(build_batch, chunk, check_json, staging, number))
+                in_flight.append(
+                    pool.submit(build_batch, chunk, check_json, staging, number, known)
+                )
         except BaseException as error:  # raised again in the generator's thread
             failed.append(error)
 
@@ -224,12 +231,12 @@ def _batches(
     starter.start()
     try:
         if first is not None:
-            yield build_batch(first, check_json, staging, 0)
+            yield build_batch(first, check_json, staging, 0, known)
         starter.join()
         if failed:
             raise failed[0]
         for number, chunk in enumerate(chunks, start=1 + len(in_flight)):
-            in_flight.append(pool.submit(build_batch, chunk, check_json, staging, number))
+            in_flight.append(pool.submit(build_batch, chunk, check_json, staging, number, known))
             if len(in_flight) >= 2 * workers:
                 yield in_flight.popleft().result()
         while in_flight:
@@ -237,6 +244,11 @@ def _batches(
     finally:
         starter.join()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _batch_number(path: str) -> int:
+    """The batch number in a staged file's name (`runs-000012.parquet` -> 12)."""
+    return int(path.rsplit("-", 1)[1].split(".", 1)[0])
 
 
 def _auto_workers(total_bytes: int) -> int:
@@ -483,8 +495,10 @@ class Store:
         # INSERT ... SELECT over the files to disk, so memory stays flat however big the load
         # (appending batch by batch inside the transaction would hold them all in memory).
         staged: list[dict[str, str]] = []  # per batch: table -> staged Parquet file
+        seen: list[str] = []  # per batch: the runs the store holds already (not staged)
         with tempfile.TemporaryDirectory(prefix="runreplay-load-") as staging:
-            batches = _batches(chunks, check_json, workers, staging)
+            known = self._known_runs(staging) if store_has_runs else None
+            batches = _batches(chunks, check_json, workers, staging, known)
             try:
                 for batch in batches:
                     for found, duplicate in batch.problems:
@@ -492,57 +506,88 @@ class Store:
                     result.skipped += batch.skipped
                     if batch.files:
                         staged.append(batch.files)
+                    if batch.seen:
+                        seen.append(batch.seen)
             finally:
                 batches.close()
             if bar is not None:  # every record is read: say what the wait is for
                 bar.set_description("writing to the store", refresh=True)
-            excluded, replaced = self._settle(staged, replace, problem, result, store_has_runs)
+            excluded, replaced = self._settle(
+                staged, seen, replace, problem, result, store_has_runs
+            )
             self._commit_staged(staged, excluded, replaced, result)
         result.replaced = len(replaced)
         result.seconds = time.perf_counter() - started
         return result
 
+    def _known_runs(self, staging: str) -> str:
+        """Write the `ingest.known_key` of every stored run to a Parquet file in `staging`
+        for build_batch, which then leaves out records the store holds already."""
+        path = os.path.join(staging, "known.parquet")
+        quoted = path.replace("'", "''")
+        self._con.execute(
+            "COPY (SELECT unhex(md5(run_id || content_hash)) AS key FROM runs) "
+            f"TO '{quoted}' (FORMAT parquet)"
+        )
+        return path
+
     def _settle(
         self,
         staged: list[dict[str, str]],
+        seen: list[str],
         replace: bool,
         problem: Any,
         result: LoadResult,
         store_has_runs: bool,
     ) -> tuple[dict[int, list[str]], list[str]]:
-        """Which staged runs not to write, by batch: a run repeated in a later batch of this
-        load (skipped when identical, a DuplicateRunError when not), or already stored
-        (skipped when identical; otherwise replaced with `replace`, else an error). Two
-        queries over the staged runs files, so a load keeps no per-run state in Python.
-        Returns ({batch: run ids not to write}, run ids to replace). Never writes."""
-        if not staged:
+        """Which staged runs not to write, by batch: a run repeated later in this load
+        (skipped when identical, a DuplicateRunError when not), or already stored (skipped
+        when identical; otherwise replaced with `replace`, else an error). `seen` files list
+        the runs build_batch found stored already (counted as skipped, not staged): they
+        take part in the repeats. Two queries over the staged files, so a load keeps no
+        per-run state in Python. Returns ({batch: run ids not to write}, run ids to
+        replace). Never writes."""
+        if not staged and not seen:
             return {}, []
         batch_of = {files["runs"]: index for index, files in enumerate(staged)}
         files = list(batch_of)
+        columns = ", ".join(SEEN_COLUMNS)
+        reads, params = [], {}
+        if files:
+            reads.append(
+                f"SELECT {columns}, filename, false AS stored FROM read_parquet($runs, filename = true)"
+            )
+            params["runs"] = files
+        if seen:
+            reads.append(
+                f"SELECT {columns}, filename, true AS stored FROM read_parquet($seen, filename = true)"
+            )
+            params["seen"] = seen
         excluded: dict[int, set[str]] = {}
         found: list[tuple[int, int, InvalidRunRecord]] = []  # reported in load order
         first: dict[str, tuple[str, str]] = {}
         repeats = self._con.execute(
-            "SELECT run_id, content_hash, source, _unit, _number, filename "
-            "FROM read_parquet($files, filename = true) "
-            "QUALIFY count(*) OVER (PARTITION BY run_id) > 1 ORDER BY run_id, filename, _number",
-            {"files": files},
+            f"SELECT * FROM ({' UNION ALL '.join(reads)}) "
+            "QUALIFY count(*) OVER (PARTITION BY run_id) > 1",
+            params,
         ).fetchall()  # empty when no run repeats, the common case
-        for run_id, digest, source, unit, number, path in repeats:
+        repeats.sort(key=lambda row: (row[0], _batch_number(row[5]), row[4]))
+        for run_id, digest, source, unit, number, path, stored in repeats:
             kept = first.get(run_id)
             if kept is None:
                 first[run_id] = (digest, f"{source} {unit} {number}")
                 continue
-            batch = batch_of[path]
-            excluded.setdefault(batch, set()).add(run_id)
+            if not stored:
+                excluded.setdefault(batch_of[path], set()).add(run_id)
             if kept[0] == digest:
-                result.skipped += 1
+                result.skipped += 0 if stored else 1  # build_batch counted a stored one
             else:
+                result.skipped -= 1 if stored else 0  # not identical to the first after all
                 error = DuplicateRunError(duplicate_problem(run_id, source, unit, number, kept[1]))
-                found.append((batch, number, error))
+                found.append((_batch_number(path), number, error))
         replaced: list[str] = []
         clashes = []
-        if store_has_runs:
+        if store_has_runs and files:
             clashes = self._con.execute(
                 "SELECT s.run_id, s.content_hash = r.content_hash, s.source, s._unit, s._number, "
                 "s.filename FROM read_parquet($files, filename = true) s "
@@ -569,7 +614,7 @@ class Store:
                     field="runId",
                     unit=unit,
                 )
-                found.append((batch, number, DuplicateRunError(stored)))
+                found.append((_batch_number(path), number, DuplicateRunError(stored)))
         for _batch, _number, error in sorted(found, key=lambda item: item[:2]):
             problem(error)
         return {batch: sorted(ids) for batch, ids in excluded.items()}, replaced

@@ -521,3 +521,127 @@ def test_runs_sharing_a_section_each_get_its_leaves(tmp_path, workers):
     )
     assert stored == expected
     assert ("run-001", "parameters.batchSize", "500.0", "float") in stored
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, workers):
+    """A record the store holds with the same content is only checked and hashed: the
+    batch lists it as seen, stages no rows for it, and the load counts it as skipped."""
+    import runreplay
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
+    records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(5)]
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(b"".join(line(record) for record in records))
+    built = []
+    real_build = ingest.build_batch
+
+    def spy(*args, **kwargs):
+        batch = real_build(*args, **kwargs)
+        built.append(batch)
+        return batch
+
+    monkeypatch.setattr(store_module, "build_batch", spy)
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(records[:3])
+        before = contents(store)
+        built.clear()
+        result = store.load(path, workers=1)  # in this process, so the spy sees the batches
+        assert (result.runs, result.skipped) == (2, 3)
+        assert [bool(batch.seen) for batch in built] == [True, True, False]
+        assert sum("runs" in batch.files for batch in built) == 2  # run-003, then run-004
+        monkeypatch.setattr(store_module, "build_batch", real_build)  # workers pickle it
+        again = store.load(path, workers=workers)
+        assert (again.runs, again.skipped, again.errors) == (0, 5, [])
+        after = contents(store)
+    for table in ("run_events", "asset_snapshots", "run_fields"):
+        assert set(before[table]) <= set(after[table])
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_stored_run_repeated_with_other_content_in_the_load_is_still_a_duplicate(
+    tmp_path, monkeypatch, replace
+):
+    """run-1 is stored; the file holds it unchanged on line 1 and changed on line 3 (another
+    batch). Line 3 contradicts line 1 of the same load: an error even with replace=True."""
+    import runreplay
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
+    stored = make_record("run-1")
+    changed = make_record("run-1", status="FAILED")
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(line(stored) + line(make_record("run-2")) + line(changed))
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records([stored])
+        before = contents(store)
+        with pytest.raises(DuplicateRunError, match="runs.ndjson line 3.*earlier in this load"):
+            store.load(path, replace=replace)
+        assert contents(store) == before
+        result = store.load(path, replace=replace, on_error="skip")
+        assert (result.runs, result.skipped, result.replaced) == (1, 1, 0)
+        assert [error.line for error in result.errors] == [3]
+        assert store.run("run-1")["status"] == stored["status"]
+
+
+def test_a_changed_run_then_its_stored_version_in_one_load(tmp_path, monkeypatch):
+    """The file changes stored run-1 on line 1 and repeats the stored version on line 3:
+    line 1 clashes with the store (replaced with replace=True), line 3 with line 1."""
+    import runreplay
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
+    stored = make_record("run-1")
+    changed = make_record("run-1", status="FAILED")
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(line(changed) + line(make_record("run-2")) + line(stored))
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records([stored])
+        result = store.load(path, on_error="skip")
+        assert (result.runs, result.skipped) == (1, 0)
+        assert [(error.line, "already in the store" in str(error)) for error in result.errors] == [
+            (1, True),
+            (3, False),
+        ]
+        result = store.load(path, on_error="skip", replace=True)
+        assert (result.runs, result.replaced, result.skipped) == (1, 1, 1)  # run-2 is stored
+        assert [error.line for error in result.errors] == [3]
+        assert store.run("run-1")["status"] == "FAILED"
+
+
+_pool = st.lists(
+    st.tuples(st.integers(0, 4), st.sampled_from(["SUCCEEDED", "FAILED"])), max_size=12
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(stored=_pool, loaded=_pool, replace=st.booleans())
+def test_leaving_out_stored_runs_changes_no_outcome(tmp_path_factory, stored, loaded, replace):
+    """Whatever mix of stored, repeated and changed runs a load holds, leaving out the runs
+    the store holds already gives the same counts, errors and tables as converting all."""
+    import runreplay
+    from runreplay import store as store_module
+
+    def records(pairs):
+        return [make_record(f"run-{number}", status=status) for number, status in pairs]
+
+    path = tmp_path_factory.mktemp("load") / "runs.ndjson"
+    path.write_bytes(b"".join(line(record) for record in records(loaded)) or b"\n")
+    outcomes = []
+    for leave_out in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store_module, "BATCH_RECORDS", 3)
+            if not leave_out:
+                patch.setattr(store_module.Store, "_known_runs", lambda self, staging: None)
+            with runreplay.open(tmp_path_factory.mktemp("s") / "s.duckdb") as store:
+                store.load_records(records(stored), on_error="skip")
+                try:
+                    result = store.load(path, replace=replace, on_error="skip", workers=1)
+                except InvalidRunRecord as error:
+                    outcomes.append(str(error))
+                    continue
+                errors = [(error.line, str(error)) for error in result.errors]
+                counts = (result.runs, result.skipped, result.replaced, result.fields)
+                outcomes.append((counts, errors, contents(store)))
+    assert outcomes[0] == outcomes[1]
