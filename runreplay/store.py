@@ -61,6 +61,13 @@ SCHEMA_VERSION = 1
 BATCH_RECORDS = 5000
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+KNOWN_MIN_BYTES = 32 * 1024 * 1024
+"""Loads of files this big into a store that has runs first list the stored runs' keys, so
+records the store holds already are only checked and hashed (see `_known_runs`)..."""
+KNOWN_BYTES_PER_STORED_RUN = 64
+"""...provided the load has at least this many bytes per stored run: listing the keys
+costs ~0.5 s per million stored runs, which a small load into a big store would not win
+back (a tiny load, such as a replay's new run, never lists them)."""
 DEFAULT_MEMORY_LIMIT = "1GB"
 LOADED_TABLES = ("runs", "run_events", "asset_snapshots", "run_fields")
 """The tables a load writes (one staged Parquet file per table and batch)."""
@@ -419,6 +426,7 @@ class Store:
                 check_json=False,
                 workers=_auto_workers(sum(sizes)) if workers is None else workers,
                 bar=bar,
+                load_bytes=sum(sizes),
             )
         finally:
             if bar is not None:
@@ -476,6 +484,7 @@ class Store:
         check_json: bool,
         workers: int = 1,
         bar: Any = None,
+        load_bytes: int = 0,
     ) -> LoadResult:
         if on_error not in ("raise", "skip"):
             raise RunReplayError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -497,7 +506,7 @@ class Store:
         staged: list[dict[str, str]] = []  # per batch: table -> staged Parquet file
         seen: list[str] = []  # per batch: the runs the store holds already (not staged)
         with tempfile.TemporaryDirectory(prefix="runreplay-load-") as staging:
-            known = self._known_runs(staging) if store_has_runs else None
+            known = self._known_runs(staging, load_bytes) if store_has_runs else None
             batches = _batches(chunks, check_json, workers, staging, known)
             try:
                 for batch in batches:
@@ -520,9 +529,16 @@ class Store:
         result.seconds = time.perf_counter() - started
         return result
 
-    def _known_runs(self, staging: str) -> str:
+    def _known_runs(self, staging: str, load_bytes: int) -> str | None:
         """Write the `ingest.known_key` of every stored run to a Parquet file in `staging`
-        for build_batch, which then leaves out records the store holds already."""
+        for build_batch, which then leaves out records the store holds already; None (no
+        file) when the load is too small for that to pay (KNOWN_MIN_BYTES and
+        KNOWN_BYTES_PER_STORED_RUN)."""
+        if load_bytes < KNOWN_MIN_BYTES:
+            return None
+        stored = self._con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
+        if stored * KNOWN_BYTES_PER_STORED_RUN > load_bytes:
+            return None
         path = os.path.join(staging, "known.parquet")
         quoted = path.replace("'", "''")
         self._con.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tempfile
 
 import orjson
 import pyarrow as pa
@@ -531,6 +532,7 @@ def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, wor
     from runreplay import store as store_module
 
     monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
+    monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)  # list stored keys however small
     records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(5)]
     path = tmp_path / "runs.ndjson"
     path.write_bytes(b"".join(line(record) for record in records))
@@ -569,6 +571,7 @@ def test_a_stored_run_repeated_with_other_content_in_the_load_is_still_a_duplica
     from runreplay import store as store_module
 
     monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
+    monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)
     stored = make_record("run-1")
     changed = make_record("run-1", status="FAILED")
     path = tmp_path / "runs.ndjson"
@@ -592,6 +595,7 @@ def test_a_changed_run_then_its_stored_version_in_one_load(tmp_path, monkeypatch
     from runreplay import store as store_module
 
     monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
+    monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)
     stored = make_record("run-1")
     changed = make_record("run-1", status="FAILED")
     path = tmp_path / "runs.ndjson"
@@ -632,8 +636,9 @@ def test_leaving_out_stored_runs_changes_no_outcome(tmp_path_factory, stored, lo
     for leave_out in (True, False):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(store_module, "BATCH_RECORDS", 3)
+            patch.setattr(store_module, "KNOWN_MIN_BYTES", 0)
             if not leave_out:
-                patch.setattr(store_module.Store, "_known_runs", lambda self, staging: None)
+                patch.setattr(store_module.Store, "_known_runs", lambda *args: None)
             with runreplay.open(tmp_path_factory.mktemp("s") / "s.duckdb") as store:
                 store.load_records(records(stored), on_error="skip")
                 try:
@@ -645,3 +650,20 @@ def test_leaving_out_stored_runs_changes_no_outcome(tmp_path_factory, stored, lo
                 counts = (result.runs, result.skipped, result.replaced, result.fields)
                 outcomes.append((counts, errors, contents(store)))
     assert outcomes[0] == outcomes[1]
+
+
+def test_small_loads_do_not_list_the_stored_runs(store, tmp_path, monkeypatch):
+    """Listing every stored run's key pays only for a load big enough next to the store."""
+    from runreplay import store as store_module
+
+    store.load_records([make_record("run-1"), make_record("rün-ß✓")])  # keys hash UTF-8
+    with tempfile.TemporaryDirectory() as staging:
+        assert store._known_runs(staging, load_bytes=1024) is None  # below KNOWN_MIN_BYTES
+        monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)
+        assert store._known_runs(staging, load_bytes=2 * 64 - 1) is None  # store too big
+        path = store._known_runs(staging, load_bytes=2 * 64)
+        keys = pq.read_table(path).column(0).to_pylist()
+    stored = store.sql("SELECT run_id, content_hash FROM runs")
+    assert sorted(keys) == sorted(
+        ingest.known_key(row.run_id, row.content_hash) for row in stored.itertuples()
+    )
