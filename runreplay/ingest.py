@@ -428,9 +428,9 @@ class Batch:
     `files` maps each table to the Parquet file holding the chunk's rows for it (empty when
     no record needs writing); the runs file also says where each run was read (the columns
     `STAGED_WHERE`), so the store can settle runs repeated across batches in one query.
-    `seen` is a Parquet file of the runs left out because the store holds them already
-    (`known`), in the shape of the runs file's first columns, so repeats of them later in
-    the load are still settled (None when there are none). `problems` lists the rejected
+    `seen` is a Parquet file (columns `SEEN_COLUMNS`, which the runs file has too) of the
+    runs left out because the store holds them already (`known`), so repeats of them later
+    in the load are still settled (None when there are none). `problems` lists the rejected
     records as (RecordProblem, is_duplicate) — problems, not exceptions, so a batch built in
     a worker process pickles cleanly. `skipped` counts the records repeated identically
     within the chunk or already stored.
@@ -442,8 +442,10 @@ class Batch:
     seen: str | None = None
 
 
-SEEN_COLUMNS = ("run_id", "content_hash", "source", *("_unit", "_number"))
-"""The columns of a batch's `seen` file (and the first-and-last columns of its runs file)."""
+STAGED_WHERE = ("_unit", "_number")
+"""Extra columns of a staged runs file: where each run was read (not stored)."""
+SEEN_COLUMNS = ("run_id", "content_hash", "source", *STAGED_WHERE)
+"""The columns of a batch's `seen` file; its runs file has them too."""
 
 
 def known_key(run_id: str, digest: str) -> bytes:
@@ -454,7 +456,8 @@ def known_key(run_id: str, digest: str) -> bytes:
 
 
 _KNOWN: dict[str, Any] = {}
-"""Arrays of known keys by file, loaded once per process (a worker builds many batches)."""
+"""Sorted arrays of known keys by file, loaded once per process (a worker builds many
+batches)."""
 
 
 def _known_keys(path: str) -> Any:
@@ -463,7 +466,7 @@ def _known_keys(path: str) -> Any:
         import numpy as np
 
         column = pq.read_table(path).column(0).combine_chunks().cast(pa.binary(16))
-        keys = np.frombuffer(column.buffers()[1], dtype="S16")[: len(column)]
+        keys = np.sort(np.frombuffer(column.buffers()[1], dtype="S16")[: len(column)])
         _KNOWN.clear()  # one load at a time
         _KNOWN[path] = keys
     return keys
@@ -481,7 +484,7 @@ def build_batch(
 
     Runs in this process or in a worker process (so the store's process neither converts
     nor writes the rows). Records repeated within the chunk are skipped when identical and
-    rejected when their content differs. `known` is a Parquet file of the sorted
+    rejected when their content differs. `known` is a Parquet file of the
     `known_key`s of the runs the store holds: those records are checked and hashed but
     not converted, only listed in the batch's `seen` file (reloading an export costs a
     third of loading it).
@@ -562,7 +565,9 @@ def _stored(accepted: list[tuple], known: str | None) -> list[bool]:
     import numpy as np
 
     keys = np.array([known_key(entry[1]["runId"], entry[3]) for entry in accepted], dtype="S16")
-    return np.isin(keys, _known_keys(known)).tolist()
+    stored = _known_keys(known)  # sorted once per process: a batch costs k log n, not a sort
+    at = np.minimum(np.searchsorted(stored, keys), len(stored) - 1)
+    return (stored[at] == keys).tolist() if len(stored) else [False] * len(accepted)
 
 
 def _seen_table(listed: list[tuple], source: str, unit: str) -> pa.Table:
@@ -660,16 +665,16 @@ class RowBatch:
             if sections is None:
                 self._add_leaves(leaves, section)
             else:  # runs of a workflow mostly share their parameters: flatten each text once
-                known = self._flattened[index].get(sections[index])
-                if known is None:
+                flattened = self._flattened[index].get(sections[index])
+                if flattened is None:
                     self._add_leaves(leaves, section)
                     self._flattened[index][sections[index]] = (
                         paths[before:],
                         values[before:],
                     )
                 else:
-                    paths.extend(known[0])
-                    values.extend(known[1])
+                    paths.extend(flattened[0])
+                    values.extend(flattened[1])
             self.field_sections.extend(repeat(section, len(paths) - before))
         self.field_run_ids.extend(repeat(record["runId"], len(paths) - fields_before))
 
@@ -915,8 +920,6 @@ RUN_COLUMNS = (
     "finished_at", "replay_of", "parameters", "context", "output", "trigger_payload", "extra",
     "content_hash", "source",
 )  # fmt: skip
-STAGED_WHERE = ("_unit", "_number")
-"""Extra columns of a staged runs file: where each run was read (not stored)."""
 EVENT_COLUMNS = ("run_id", "position", "seq", "at", "status", "step", "attempt", "message", "extra")
 ASSET_COLUMNS = (
     "run_id", "position", "asset_key", "materialized_at", "payload", "freshness",
