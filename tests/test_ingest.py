@@ -524,15 +524,26 @@ def test_runs_sharing_a_section_each_get_its_leaves(tmp_path, workers):
     assert ("run-001", "parameters.batchSize", "500.0", "float") in stored
 
 
+@pytest.fixture
+def tiny_batches(monkeypatch):
+    """Batches of two records, and the stored runs' keys listed however small the load."""
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
+    monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)
+
+
+STORED_RUN_1 = make_record("run-1")
+CHANGED_RUN_1 = make_record("run-1", status="FAILED")
+
+
 @pytest.mark.parametrize("workers", [1, 2])
-def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, workers):
+def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, tiny_batches, workers):
     """A record the store holds with the same content is only checked and hashed: the
     batch lists it as seen, stages no rows for it, and the load counts it as skipped."""
     import runreplay
     from runreplay import store as store_module
 
-    monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
-    monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)  # list stored keys however small
     records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(5)]
     path = tmp_path / "runs.ndjson"
     path.write_bytes(b"".join(line(record) for record in records))
@@ -563,21 +574,16 @@ def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, wor
 
 @pytest.mark.parametrize("replace", [False, True])
 def test_a_stored_run_repeated_with_other_content_in_the_load_is_still_a_duplicate(
-    tmp_path, monkeypatch, replace
+    tmp_path, tiny_batches, replace
 ):
     """run-1 is stored; the file holds it unchanged on line 1 and changed on line 3 (another
     batch). Line 3 contradicts line 1 of the same load: an error even with replace=True."""
     import runreplay
-    from runreplay import store as store_module
 
-    monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
-    monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)
-    stored = make_record("run-1")
-    changed = make_record("run-1", status="FAILED")
     path = tmp_path / "runs.ndjson"
-    path.write_bytes(line(stored) + line(make_record("run-2")) + line(changed))
+    path.write_bytes(line(STORED_RUN_1) + line(make_record("run-2")) + line(CHANGED_RUN_1))
     with runreplay.open(tmp_path / "s.duckdb") as store:
-        store.load_records([stored])
+        store.load_records([STORED_RUN_1])
         before = contents(store)
         with pytest.raises(DuplicateRunError, match="runs.ndjson line 3.*earlier in this load"):
             store.load(path, replace=replace)
@@ -585,23 +591,18 @@ def test_a_stored_run_repeated_with_other_content_in_the_load_is_still_a_duplica
         result = store.load(path, replace=replace, on_error="skip")
         assert (result.runs, result.skipped, result.replaced) == (1, 1, 0)
         assert [error.line for error in result.errors] == [3]
-        assert store.run("run-1")["status"] == stored["status"]
+        assert store.run("run-1")["status"] == STORED_RUN_1["status"]
 
 
-def test_a_changed_run_then_its_stored_version_in_one_load(tmp_path, monkeypatch):
+def test_a_changed_run_then_its_stored_version_in_one_load(tmp_path, tiny_batches):
     """The file changes stored run-1 on line 1 and repeats the stored version on line 3:
     line 1 clashes with the store (replaced with replace=True), line 3 with line 1."""
     import runreplay
-    from runreplay import store as store_module
 
-    monkeypatch.setattr(store_module, "BATCH_RECORDS", 2)
-    monkeypatch.setattr(store_module, "KNOWN_MIN_BYTES", 0)
-    stored = make_record("run-1")
-    changed = make_record("run-1", status="FAILED")
     path = tmp_path / "runs.ndjson"
-    path.write_bytes(line(changed) + line(make_record("run-2")) + line(stored))
+    path.write_bytes(line(CHANGED_RUN_1) + line(make_record("run-2")) + line(STORED_RUN_1))
     with runreplay.open(tmp_path / "s.duckdb") as store:
-        store.load_records([stored])
+        store.load_records([STORED_RUN_1])
         result = store.load(path, on_error="skip")
         assert (result.runs, result.skipped) == (1, 0)
         assert [(error.line, "already in the store" in str(error)) for error in result.errors] == [
