@@ -563,31 +563,44 @@ class Store:
         take part in the repeats. Two queries over the staged files, so a load keeps no
         per-run state in Python. Returns ({batch: run ids not to write}, run ids to
         replace). Never writes."""
-        if not staged and not seen:
-            return {}, []
         batch_of = {files["runs"]: index for index, files in enumerate(staged)}
-        files = list(batch_of)
+        excluded: dict[int, set[str]] = {}
+        found: list[tuple[int, int, InvalidRunRecord]] = []  # (batch, line, error)
+        if staged or seen:
+            self._settle_repeats(batch_of, seen, excluded, found, result)
+        replaced: list[str] = []
+        if store_has_runs and staged:
+            replaced = self._settle_stored(batch_of, replace, excluded, found, result)
+        for _batch, _number, error in sorted(found, key=lambda item: item[:2]):
+            problem(error)  # in load order
+        return {batch: sorted(ids) for batch, ids in excluded.items()}, replaced
+
+    def _settle_repeats(
+        self,
+        batch_of: dict[str, int],
+        seen: list[str],
+        excluded: dict[int, set[str]],
+        found: list,
+        result: LoadResult,
+    ) -> None:
+        """Runs that occur in more than one batch: the first occurrence stands; a later one
+        is skipped when identical and a DuplicateRunError when not."""
         columns = ", ".join(SEEN_COLUMNS)
         reads, params = [], {}
-        if files:
-            reads.append(
-                f"SELECT {columns}, filename, false AS stored FROM read_parquet($runs, filename = true)"
-            )
-            params["runs"] = files
-        if seen:
-            reads.append(
-                f"SELECT {columns}, filename, true AS stored FROM read_parquet($seen, filename = true)"
-            )
-            params["seen"] = seen
-        excluded: dict[int, set[str]] = {}
-        found: list[tuple[int, int, InvalidRunRecord]] = []  # reported in load order
-        first: dict[str, tuple[str, str]] = {}
+        for name, files, stored in (("runs", list(batch_of), "false"), ("seen", seen, "true")):
+            if files:
+                reads.append(
+                    f"SELECT {columns}, filename, {stored} AS stored "
+                    f"FROM read_parquet(${name}, filename = true)"
+                )
+                params[name] = files
         repeats = self._con.execute(
             f"SELECT * FROM ({' UNION ALL '.join(reads)}) "
             "QUALIFY count(*) OVER (PARTITION BY run_id) > 1",
             params,
         ).fetchall()  # empty when no run repeats, the common case
         repeats.sort(key=lambda row: (row[0], _batch_number(row[5]), row[4]))
+        first: dict[str, tuple[str, str]] = {}
         for run_id, digest, source, unit, number, path, stored in repeats:
             kept = first.get(run_id)
             if kept is None:
@@ -601,19 +614,28 @@ class Store:
                 result.skipped -= 1 if stored else 0  # not identical to the first after all
                 error = DuplicateRunError(duplicate_problem(run_id, source, unit, number, kept[1]))
                 found.append((_batch_number(path), number, error))
-        replaced: list[str] = []
-        clashes = []
-        if store_has_runs and files:
-            clashes = self._con.execute(
-                "SELECT s.run_id, s.content_hash = r.content_hash, s.source, s._unit, s._number, "
-                "s.filename FROM read_parquet($files, filename = true) s "
-                "JOIN runs r USING (run_id) ORDER BY s.filename, s._number",
-                {"files": files},
-            ).fetchall()
+
+    def _settle_stored(
+        self,
+        batch_of: dict[str, int],
+        replace: bool,
+        excluded: dict[int, set[str]],
+        found: list,
+        result: LoadResult,
+    ) -> list[str]:
+        """Staged runs the store holds: skipped when identical, else replaced (`replace`)
+        or a DuplicateRunError. Returns the run ids to replace."""
+        clashes = self._con.execute(
+            "SELECT s.run_id, s.content_hash = r.content_hash, s.source, s._unit, s._number, "
+            "s.filename FROM read_parquet($files, filename = true) s "
+            "JOIN runs r USING (run_id) ORDER BY s.filename, s._number",
+            {"files": list(batch_of)},
+        ).fetchall()
+        replaced = []
         for run_id, identical, source, unit, number, path in clashes:
             batch = batch_of[path]
             if run_id in excluded.get(batch, ()):
-                continue  # a later repeat within this load, settled above
+                continue  # a later repeat within this load, settled already
             if identical:
                 result.skipped += 1
                 excluded.setdefault(batch, set()).add(run_id)
@@ -621,7 +643,7 @@ class Store:
                 replaced.append(run_id)
             else:
                 excluded.setdefault(batch, set()).add(run_id)
-                stored = RecordProblem(
+                clash = RecordProblem(
                     "this runId is already in the store with different content; load "
                     "with replace=True (`--replace`) to overwrite it, or fix the runId",
                     source=source,
@@ -630,10 +652,8 @@ class Store:
                     field="runId",
                     unit=unit,
                 )
-                found.append((_batch_number(path), number, DuplicateRunError(stored)))
-        for _batch, _number, error in sorted(found, key=lambda item: item[:2]):
-            problem(error)
-        return {batch: sorted(ids) for batch, ids in excluded.items()}, replaced
+                found.append((_batch_number(path), number, DuplicateRunError(clash)))
+        return replaced
 
     def _commit_staged(
         self,
