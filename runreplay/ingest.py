@@ -460,6 +460,11 @@ _KNOWN: dict[str, Any] = {}
 batches)."""
 
 
+def forget_known() -> None:
+    """Drop the known keys this process loaded (the store calls it when a load ends)."""
+    _KNOWN.clear()
+
+
 def _known_keys(path: str) -> Any:
     keys = _KNOWN.get(path)
     if keys is None:

@@ -47,6 +47,7 @@ from runreplay.ingest import (
     build_batch,
     duplicate_problem,
     expand_sources,
+    forget_known,
     group_records,
     read_chunks,
 )
@@ -519,6 +520,7 @@ class Store:
                         seen.append(batch.seen)
             finally:
                 batches.close()
+                forget_known()  # a load in this process keeps no keys once it is read
             if bar is not None:  # every record is read: say what the wait is for
                 bar.set_description("writing to the store", refresh=True)
             excluded, replaced = self._settle(

@@ -567,6 +567,7 @@ def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, tin
         monkeypatch.setattr(store_module, "build_batch", real_build)  # workers pickle it
         again = store.load(path, workers=workers)
         assert (again.runs, again.skipped, again.errors) == (0, 5, [])
+        assert ingest._KNOWN == {}  # this process keeps no keys after a load
         after = contents(store)
     for table in ("run_events", "asset_snapshots", "run_fields"):
         assert set(before[table]) <= set(after[table])
