@@ -27,7 +27,7 @@ from datetime import date, datetime
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pyarrow as pa
@@ -70,6 +70,10 @@ class LoadResult:
     errors: list[InvalidRunRecord] = field(default_factory=list)
     seconds: float = 0.0
     sources: list[str] = field(default_factory=list)
+
+    COUNTERS: ClassVar = ("runs", "events", "assets", "fields")
+    """The counts of rows written, in the order of the tables runs, run_events,
+    asset_snapshots and run_fields."""
 
     def __str__(self) -> str:
         text = (

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -40,6 +40,7 @@ from runreplay.errors import (
 )
 from runreplay.ingest import (
     SEEN_COLUMNS,
+    STAGED_WHERE,
     Batch,
     Chunk,
     LoadResult,
@@ -664,49 +665,43 @@ class Store:
         replaced: list[str],
         result: LoadResult,
     ) -> None:
+        """Insert the staged files in one transaction (or the caller's, when one is open):
+        whole, or minus the run ids `excluded` from a batch, after deleting the runs to
+        replace; counts the rows written into `result`."""
         con = self._con
         # The tables have no row order (every reader orders explicitly), so let DuckDB
         # insert on all its threads without keeping the staged order: ~25 % faster.
         ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
         con.execute("SET preserve_insertion_order = false")
+        whole = [files for index, files in enumerate(staged) if index not in excluded]
         try:
-            if self._in_transaction:  # inside a caller's transaction: join it
-                self._write_staged(staged, excluded, replaced, result)
-            else:
-                with self.transaction():
-                    self._write_staged(staged, excluded, replaced, result)
+            with nullcontext() if self._in_transaction else self.transaction():
+                for table in LOADED_TABLES if replaced else ():
+                    con.execute(
+                        f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced]
+                    )
+                for table, counter in zip(LOADED_TABLES, LoadResult.COUNTERS, strict=True):
+                    written = self._insert_staged(table, [files[table] for files in whole])
+                    for index, ids in sorted(excluded.items()):
+                        written += self._insert_staged(table, [staged[index][table]], ids)
+                    setattr(result, counter, getattr(result, counter) + written)
         finally:
             con.execute(f"SET preserve_insertion_order = {bool(ordered[0])}")
 
-    def _write_staged(
-        self,
-        staged: list[dict[str, str]],
-        excluded: dict[int, list[str]],
-        replaced: list[str],
-        result: LoadResult,
-    ) -> None:
-        """Insert the staged files: whole, or minus the run ids `excluded` from a batch;
-        counts the rows written into `result`."""
-        con = self._con
-        if replaced:
-            for table in LOADED_TABLES:
-                con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced])
-        whole = [index for index in range(len(staged)) if index not in excluded]
-        for name, counter in zip(
-            LOADED_TABLES, ("runs", "events", "assets", "fields"), strict=True
-        ):
-            select = "* EXCLUDE (_unit, _number), current_timestamp" if name == "runs" else "*"
-            parts = [([staged[index][name] for index in whole], None)] if whole else []
-            parts += [([staged[index][name]], ids) for index, ids in sorted(excluded.items())]
-            written = 0
-            for paths, ids in parts:
-                where, params = "", [paths]
-                if ids is not None:
-                    where, params = " WHERE run_id NOT IN (SELECT unnest(?))", [paths, ids]
-                written += con.execute(
-                    f"INSERT INTO {name} SELECT {select} FROM read_parquet(?){where}", params
-                ).fetchall()[0][0]
-            setattr(result, counter, getattr(result, counter) + written)
+    def _insert_staged(self, table: str, paths: list[str], excluded: Iterable[str] = ()) -> int:
+        """Insert staged Parquet files into `table`, minus the `excluded` run ids; returns
+        the rows written."""
+        if not paths:
+            return 0
+        select = "*"
+        if table == "runs":  # where each run was read is not stored; when it was loaded is
+            select = f"* EXCLUDE ({', '.join(STAGED_WHERE)}), current_timestamp"
+        where, params = "", [paths]
+        if excluded:
+            where, params = " WHERE run_id NOT IN (SELECT unnest(?))", [paths, list(excluded)]
+        return self._con.execute(
+            f"INSERT INTO {table} SELECT {select} FROM read_parquet(?){where}", params
+        ).fetchall()[0][0]
 
     # -- analysis (thin: the logic lives in diff.py, drift.py and client.py) ----------
 
