@@ -18,11 +18,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from _child import peak_rss_mib, run_child
+from _child import TreeRss, peak_rss_mib, run_child
 
 
 def child(kind: str, source: str, workdir: str) -> dict:
-    """Run one loader in this (child) process and report seconds and peak RSS."""
+    """Run one loader in this (child) process and report seconds, its peak RSS and the peak
+    RSS of it and its worker processes together."""
+    with TreeRss() as tree:
+        figures = _load(kind, source, workdir)
+    return {**figures, "peak_rss_mib": peak_rss_mib(), "tree_rss_mib": tree.peak_mib}
+
+
+def _load(kind: str, source: str, workdir: str) -> dict:
     started = time.perf_counter()
     if kind in ("ours", "reload"):
         import runreplay
@@ -52,8 +59,7 @@ def child(kind: str, source: str, workdir: str) -> dict:
         rows = len(frame)
     else:
         raise SystemExit(f"unknown loader {kind}")
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": rows, "peak_rss_mib": peak_rss_mib()}
+    return {"seconds": time.perf_counter() - started, "rows": rows}
 
 
 def measure(kind: str, source: Path, repeat: int) -> dict:
@@ -120,12 +126,13 @@ def main() -> None:
             + ("" if args.skip_pandas else f", pandas {count / pandas['seconds']:,.0f} runs/s")
         )
         rss_target = (
-            _target(2048 - ours["peak_rss_mib"], 0, "at 1M runs: ours < 2048 MiB")
+            _target(2048 - ours["tree_rss_mib"], 0, "at 1M runs: ours with workers < 2048 MiB")
             if count >= 1_000_000
-            else "(target at 1M runs: ours < 2048 MiB; run with --runs 1000000)"
+            else "(target at 1M runs: ours with workers < 2048 MiB; run with --runs 1000000)"
         )
         print(
-            f"peak RSS: ours {ours['peak_rss_mib']:.0f} MiB, duckdb bare "
+            f"peak RSS: ours {ours['peak_rss_mib']:.0f} MiB "
+            f"({ours['tree_rss_mib']:.0f} MiB with its worker processes), duckdb bare "
             f"{bare['peak_rss_mib']:.0f} MiB"
             + ("" if args.skip_pandas else f", pandas {pandas['peak_rss_mib']:.0f} MiB")
             + f" {rss_target}"
