@@ -20,9 +20,10 @@ def peak_rss_mib() -> float:
 
 
 class TreeRss:
-    """Samples the summed resident set of this process and all its descendants (a load's
-    fork server and worker processes) every `interval` seconds; `peak_mib` is the largest
-    sum seen. Linux only (reads /proc); use as a context manager around the measured work.
+    """Samples the memory of this process and all its descendants (a load's fork server
+    and worker processes) every `interval` seconds, as the sum of their proportional set
+    sizes (pages the forks share are counted once); `peak_mib` is the largest sum seen.
+    Linux only (reads /proc); use as a context manager around the measured work.
     """
 
     def __init__(self, interval: float = 0.2):
@@ -46,7 +47,7 @@ class TreeRss:
 
 
 def _tree_rss_mib() -> float:
-    """Current RSS of this process and its descendants, in MiB."""
+    """Current PSS of this process and its descendants, in MiB."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -62,14 +63,14 @@ def _tree_rss_mib() -> float:
         children = [pid for pid, ppid in parents.items() if ppid == parent]
         tree.update(children)
         frontier.extend(children)
-    pages = 0
-    for pid in tree:
+    kib = 0
+    for pid in tree:  # proportional set size: pages a fork shares count once, split
         try:
-            with open(f"/proc/{pid}/statm", "rb") as statm:
-                pages += int(statm.read().split()[1])
-        except OSError:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+                kib += next(int(line.split()[1]) for line in rollup if line.startswith(b"Pss:"))
+        except (OSError, StopIteration):
             continue
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return kib / 1024
 
 
 def run_child(script: str, *args: str) -> dict:
