@@ -551,18 +551,19 @@ def build_batch(
             if not in_store:
                 rows.add(record, digest, source, line, is_normal=is_normal, sections=sections)
         files = {}
-        if rows.count:
+        written = rows.count
+        if written:
             for name, table in rows.tables().items():
                 path = os.path.join(staging, f"{name}-{number:06d}.parquet")
                 pq.write_table(table, path, compression="none", write_statistics=False)
                 files[name] = path
         rows.release()
         seen_path = None
-        if rows.count < len(accepted):
+        if written < len(accepted):
             listed = [entry for entry, in_store in zip(accepted, stored, strict=True) if in_store]
             seen_path = os.path.join(staging, f"seen-{number:06d}.parquet")
             pq.write_table(_seen_table(listed, source, unit), seen_path, compression="none")
-        return Batch(files, problems, skipped + len(accepted) - rows.count, seen_path)
+        return Batch(files, problems, skipped + len(accepted) - written, seen_path)
     finally:
         if collecting:
             gc.enable()
