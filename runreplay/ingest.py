@@ -495,8 +495,8 @@ def build_batch(
     nor writes the rows). Records repeated within the chunk are skipped when identical and
     rejected when their content differs. `known` is a Parquet file of the
     `known_key`s of the runs the store holds: those records are checked and hashed but
-    not converted, only listed in the batch's `seen` file (reloading an export costs a
-    third of loading it).
+    not converted, only listed in the batch's `seen` file (reloading an export takes
+    about half as long as loading it).
     """
     source, unit, numbers, records = chunk
     collecting = gc.isenabled()
