@@ -76,7 +76,7 @@ from runreplay.fieldstats import (
     varying,
 )
 from runreplay.ingest import FIELD_SECTIONS
-from runreplay.model import as_utc
+from runreplay.model import as_utc, format_timestamp
 from runreplay.paths import compile_glob, matches
 from runreplay.predicate import DEFAULT_FAILING, Predicate, compile_predicate
 
@@ -325,8 +325,7 @@ def _window(since: Any, until: Any) -> tuple[datetime | None, datetime | None]:
 def _window_text(scope: Scope) -> str:
     """` created between A and B` (or since / before) for messages; empty without a window."""
     since, until = (
-        moment.isoformat().replace("+00:00", "Z") if moment else None
-        for moment in (scope.since, scope.until)
+        format_timestamp(moment) if moment else None for moment in (scope.since, scope.until)
     )
     if since and until:
         return f" created between {since} and {until}"
@@ -1022,7 +1021,10 @@ def _pair(
     failing_text = f"failing ({predicate.expression})"
     window = _window_text(scope)
     if given and (scope.since is not None or scope.until is not None):
-        inside = set(scope.query(con, "SELECT run_id FROM runs_in")["run_id"])
+        inside = set(
+            scope.query(con, "SELECT run_id FROM runs_in WHERE list_contains($given, run_id)",
+                        given=given)["run_id"]
+        )  # fmt: skip
         for run_id in given:
             if run_id not in inside:
                 raise RunReplayError(
@@ -1199,8 +1201,6 @@ def _run_json(run: dict) -> dict:
 def _iso(moment: Any) -> str | None:
     if moment is None or (isinstance(moment, float) and math.isnan(moment)) or moment is pd.NaT:
         return None
-    from runreplay.model import format_timestamp
-
     return format_timestamp(pd.Timestamp(moment).to_pydatetime())
 
 
