@@ -230,7 +230,11 @@ def volatile_paths(
         since = newest[0][0]
     scope = Scope(workflow_id, since=since)
     stats = path_stats(con, scope)
-    runs = totals(con, scope)["runs"].sum()
+    runs = con.execute(  # the runs in scope, counted without building runs_in again
+        "SELECT count(*) FROM runs WHERE workflow_id = $workflow "
+        "AND ($since IS NULL OR created_at >= $since)",
+        {"workflow": workflow_id, "since": since},
+    ).fetchall()[0][0]
     candidates = stats[varying(stats, runs)]
     names = con.execute(
         "SELECT name, hash(hash($workflow), name) AS gkey FROM (SELECT unnest($names) AS name)",
