@@ -399,9 +399,9 @@ def section_texts(text: bytes) -> tuple[bytes, ...] | None:
     A key such as `,"context":` cannot occur inside a JSON string (its quote would be
     escaped), so when each occurs once, in order, they are the top-level keys.
     """
-    if _SECTION_KEYS.findall(text) != _SECTION_ORDER:
-        return None
     parts = _SECTION_KEYS.split(text)  # [head, name, text, name, text, ..., name, tail]
+    if parts[1::2] != _SECTION_ORDER:  # one scan, not findall then split: ~1 us a record
+        return None
     return parts[2], parts[4], parts[6], parts[8]
 
 
@@ -637,6 +637,7 @@ class RowBatch:
         self._flattened: tuple[dict[bytes, tuple[list, list]], ...] = tuple(
             {} for _ in FIELD_SECTIONS
         )
+        self._memo_hits = [0] * len(FIELD_SECTIONS)
 
     @property
     def count(self) -> int:
@@ -673,17 +674,19 @@ class RowBatch:
             if not leaves:
                 continue  # an empty section has no fields
             before = len(paths)
-            if sections is None:
-                self._add_leaves(leaves, section)
+            memo = self._flattened[index]
+            if (
+                sections is None
+                or len(memo) > _MEMO_TRIAL + _MEMO_HIT_RATIO * self._memo_hits[index]
+            ):
+                self._add_leaves(leaves, section)  # a section that rarely repeats: no memo
             else:  # runs of a workflow mostly share their parameters: flatten each text once
-                flattened = self._flattened[index].get(sections[index])
+                flattened = memo.get(sections[index])
                 if flattened is None:
                     self._add_leaves(leaves, section)
-                    self._flattened[index][sections[index]] = (
-                        paths[before:],
-                        values[before:],
-                    )
+                    memo[sections[index]] = (paths[before:], values[before:])
                 else:
+                    self._memo_hits[index] += 1
                     paths.extend(flattened[0])
                     values.extend(flattened[1])
             self.field_sections.extend(repeat(section, len(paths) - before))
@@ -701,6 +704,7 @@ class RowBatch:
         self.field_values.clear()
         for flattened in self._flattened:
             flattened.clear()
+        self._memo_hits = [0] * len(FIELD_SECTIONS)
 
     def tables(self) -> dict[str, pa.Table]:
         """Arrow tables for runs, run_events, asset_snapshots and run_fields."""
@@ -866,6 +870,14 @@ def leaf_adder(paths: list[str], values: list[Any]):
         values.extend(leaves.values())
 
     return add
+
+
+_MEMO_TRIAL = 200
+_MEMO_HIT_RATIO = 8
+"""RowBatch memoises a section's leaves by its text until it has stored more than
+_MEMO_TRIAL texts and more than _MEMO_HIT_RATIO per repeat found: a section that differs in
+almost every run (a run's context or output) is then flattened directly, without copying
+its leaves into the memo (~0.2 s a core per 100k runs)."""
 
 
 _SEGMENTS: dict[str, str] = {}

@@ -524,6 +524,36 @@ def test_runs_sharing_a_section_each_get_its_leaves(tmp_path, workers):
     assert ("run-001", "parameters.batchSize", "500.0", "float") in stored
 
 
+def test_a_section_that_rarely_repeats_is_flattened_without_the_memo(monkeypatch):
+    """Past its trial a batch stops memoising a section whose texts do not repeat (each
+    run's output) and keeps reusing one that does (shared parameters); either way each
+    run gets exactly its own leaves."""
+    from runreplay.paths import flatten
+
+    monkeypatch.setattr(ingest, "_MEMO_TRIAL", 3)
+    monkeypatch.setattr(ingest, "_MEMO_HIT_RATIO", 1)
+    rows = ingest.RowBatch()
+    records = [
+        normalize_record(make_record(f"run-{i}", parameters={"k": i % 2}, output={"n": i}))
+        for i in range(40)
+    ]
+    for record in records:
+        text = orjson.dumps(record)
+        rows.add(record, "digest", "src", is_normal=True, sections=ingest.section_texts(text))
+    parameters, context, output = rows._flattened
+    assert len(parameters) == 2 and rows._memo_hits[0] == 38
+    assert len(output) == 4  # stopped once it held more than trial + ratio * repeats
+    expected = [
+        (record["runId"], path, value)
+        for record in records
+        for section in ingest.FIELD_SECTIONS
+        if record[section]
+        for path, value in flatten(record[section], section).items()
+    ]
+    fields = zip(rows.field_run_ids, rows.field_paths, rows.field_values, strict=True)
+    assert list(fields) == expected
+
+
 @pytest.fixture
 def tiny_batches(monkeypatch):
     """Batches of two records, and the stored runs' keys listed however small the load."""
