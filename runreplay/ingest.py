@@ -877,7 +877,7 @@ _MEMO_HIT_RATIO = 8
 """RowBatch memoises a section's leaves by its text until it has stored more than
 _MEMO_TRIAL texts and more than _MEMO_HIT_RATIO per repeat found: a section that differs in
 almost every run (a run's context or output) is then flattened directly, without copying
-its leaves into the memo (~0.2 s a core per 100k runs)."""
+its leaves into the memo (~0.1 s a core per 100k runs)."""
 
 
 _SEGMENTS: dict[str, str] = {}
