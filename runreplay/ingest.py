@@ -140,16 +140,17 @@ class _Progress:
             self.done = base + position
 
 
-Chunk = tuple[str, str, Sequence[int], list]
+Chunk = tuple[str, str, Sequence[int], "list | bytes"]
 """`(source, unit, numbers, records)`: consecutive records of one file, in the form
 `build_batch` takes. `unit` is "line" (NDJSON, or where a JSON file fails to parse),
 "record" (JSON) or "row" (Parquet); `numbers` are the 1-based line, record or row numbers.
-A record is a dict, the raw bytes of an NDJSON line (parsed by `build_batch`, maybe in a
-worker process; blank lines included, it skips them), or a `RecordProblem` standing in for
-a record that cannot be read."""
+`records` is a list of dicts or of `RecordProblem`s standing in for records that cannot be
+read, or, for NDJSON, the bytes of the lines as read, each ending in a newline (blank lines
+included): `build_batch` splits and parses them, maybe in a worker process, so the reading
+process does no work per line and hands on one bytes object per chunk."""
 
 READ_BYTES = 4 * 1024 * 1024
-"""NDJSON is read in blocks of this size and split into lines in one call per block."""
+"""NDJSON is read in blocks of this size, cut at the last newline."""
 
 
 def read_chunks(
@@ -157,8 +158,8 @@ def read_chunks(
 ) -> Iterator[Chunk]:
     """Yield the records of one file in chunks of at most `size` (see `Chunk`).
 
-    NDJSON is read in blocks and handed on as raw lines, so the reading process does no
-    work per line: parsing and checking happen in `build_batch`.
+    NDJSON is read in blocks and handed on as the bytes of whole lines, so the reading
+    process does no work per line: splitting, parsing and checking happen in `build_batch`.
     """
     name = path.name.lower()
     source = str(path)
@@ -187,6 +188,61 @@ def group_records(items: Iterable[tuple], source: str, size: int) -> Iterator[Ch
         yield source, unit, numbers, records
 
 
+class _PendingLines:
+    """Whole NDJSON lines read but not handed on yet, kept as the bytes read, cut into
+    chunks of exactly `size` lines with C-level searches (no object per line)."""
+
+    def __init__(self, source: str, size: int) -> None:
+        self.source = source
+        self.size = size
+        self.parts: list[bytes] = []  # each holds whole lines, each line ending in b"\n"
+        self.count = 0  # lines in parts
+        self.first = 1  # the line number of the first line in parts
+        self.refused = 0  # lines refused with a problem
+
+    @property
+    def next_number(self) -> int:
+        """The line number of the next line read."""
+        return self.first + self.count
+
+    def add(self, lines: bytes) -> Iterator[Chunk]:
+        """Take `lines` (whole lines, the last ending in a newline); yield the chunks
+        that fill up."""
+        count = lines.count(b"\n")
+        start = 0
+        while self.count + count >= self.size:
+            take = self.size - self.count
+            end = start
+            for _ in range(take):  # just past the take-th newline from start
+                end = lines.index(b"\n", end) + 1
+            self.parts.append(lines[start:end])
+            self.count += take
+            yield from self.flush()
+            start, count = end, count - take
+        if count:
+            self.parts.append(lines[start:] if start else lines)
+            self.count += count
+
+    def flush(self) -> Iterator[Chunk]:
+        """Yield the lines held as one chunk (nothing when none are held)."""
+        if self.count:
+            lines = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+            yield self.source, "line", range(self.first, self.next_number), lines
+            self.first = self.next_number
+            self.parts, self.count = [], 0
+
+    def problem(self, message: str) -> Iterator[Chunk]:
+        """Yield the held lines, then a chunk of one problem at the next line."""
+        yield from self.flush()
+        found = RecordProblem(message, source=self.source, line=self.first)
+        yield self.source, "line", [self.first], [found]
+        self.first += 1
+        self.refused += 1
+
+
+_NON_BLANK = re.compile(rb"\S")
+
+
 def _ndjson_chunks(
     path: Path, source: str, size: int, progress: _Progress | None, base: int
 ) -> Iterator[Chunk]:
@@ -194,9 +250,9 @@ def _ndjson_chunks(
         stream: io.BufferedIOBase = (
             gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
         )
-        pending: list = []  # complete lines not handed on yet
-        first = 1  # the line number of pending[0]
-        carry = b""  # the start of a line whose end is not read yet
+        pending = _PendingLines(source, size)
+        carry: list[bytes] = []  # the start of a line whose end is not read yet
+        carried = 0  # its length
         skipping = False  # inside a line longer than MAX_RECORD_BYTES, not kept
         any_record = False
         try:
@@ -212,45 +268,33 @@ def _ndjson_chunks(
                         continue
                     block = block[end + 1 :]
                     skipping = False
-                lines = block.split(b"\n")
-                if carry:
-                    lines[0] = carry + lines[0]
-                carry = lines.pop()
-                if lines and max(map(len, lines)) > MAX_RECORD_BYTES:
-                    number = first + len(pending)
-                    lines = [
-                        _too_long(source, number + index) if len(line) > MAX_RECORD_BYTES else line
-                        for index, line in enumerate(lines)
-                    ]
-                if len(carry) > MAX_RECORD_BYTES:
-                    lines.append(_too_long(source, first + len(pending) + len(lines)))
-                    carry, skipping = b"", True
-                if not any_record:
-                    any_record = any(type(line) is not bytes or line.strip() for line in lines)
-                pending.extend(lines)
-                while len(pending) >= size:
-                    yield source, "line", range(first, first + size), pending[:size]
-                    del pending[:size]
-                    first += size
+                end = block.rfind(b"\n") + 1  # 0: no newline in the block
+                if end:
+                    lines = b"".join((*carry, block[:end])) if carry else block[:end]
+                    carry, carried = [], 0
+                    if not any_record:
+                        any_record = _NON_BLANK.search(lines) is not None
+                    if len(lines) > MAX_RECORD_BYTES:  # may hold an over-long line
+                        yield from _long_lines(lines, pending)
+                    else:
+                        yield from pending.add(lines)
+                if end < len(block):
+                    carry.append(block[end:])
+                    carried += len(block) - end
+                    if carried > MAX_RECORD_BYTES:
+                        yield from pending.problem(_too_long())
+                        carry, carried, skipping = [], 0, True
         except (gzip.BadGzipFile, EOFError) as error:
-            if pending:
-                yield source, "line", range(first, first + len(pending)), pending
-            number = first + len(pending)
-            problem = RecordProblem(
-                f"the gzip stream is corrupt ({error}); re-export the file",
-                source=source,
-                line=number,
-            )
-            yield source, "line", [number], [problem]
+            yield from pending.problem(f"the gzip stream is corrupt ({error}); re-export the file")
             return
-        if carry:
-            pending.append(carry)  # the last line has no newline
-            any_record = any_record or bool(carry.strip())
-        if pending:
-            yield source, "line", range(first, first + len(pending)), pending
+        if carry:  # the last line has no newline
+            last = b"".join(carry)
+            any_record = any_record or bool(last.strip())
+            yield from pending.add(last + b"\n")
+        yield from pending.flush()
         if progress is not None:
             progress.advance_to(raw.tell(), base)
-        if not any_record:
+        if not any_record and not pending.refused:
             problem = RecordProblem(
                 "the file holds no run record; expected one JSON object per line",
                 source=source,
@@ -259,13 +303,19 @@ def _ndjson_chunks(
             yield source, "line", [1], [problem]
 
 
-def _too_long(source: str, number: int) -> RecordProblem:
-    return RecordProblem(
+def _long_lines(lines: bytes, pending: _PendingLines) -> Iterator[Chunk]:
+    """`_PendingLines.add`, line by line, refusing lines over MAX_RECORD_BYTES."""
+    for line in lines.split(b"\n")[:-1]:
+        if len(line) > MAX_RECORD_BYTES:
+            yield from pending.problem(_too_long())
+        else:
+            yield from pending.add(line + b"\n")
+
+
+def _too_long() -> str:
+    return (
         f"the line is longer than {MAX_RECORD_BYTES // (1024 * 1024)} MiB; "
-        "a run record should be far smaller: check the export is NDJSON "
-        "(one record per line)",
-        source=source,
-        line=number,
+        "a run record should be far smaller: check the export is NDJSON (one record per line)"
     )
 
 
@@ -499,6 +549,9 @@ def build_batch(
     about half as long as loading it).
     """
     source, unit, numbers, records = chunk
+    if type(records) is bytes:  # NDJSON lines as read
+        records = records.split(b"\n")
+        records.pop()  # after the last newline
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived containers: GC passes would cost ~40 %
     try:

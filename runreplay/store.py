@@ -61,6 +61,9 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 BATCH_RECORDS = 5000
+WORKER_PRELOAD = ("runreplay.ingest", "pandas")
+"""Imported once by the fork server the load workers start from. pyarrow imports pandas
+on its first conversion of a Python list (~0.2 s), so without it every worker would."""
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 KNOWN_MIN_BYTES = 32 * 1024 * 1024
@@ -218,7 +221,7 @@ def _batches(
             yield build_batch(chunk, check_json, staging, number, known)
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["runreplay.ingest"])
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
     pool = ProcessPoolExecutor(workers, mp_context=context)
     chunks = iter(chunks)
     first = next(chunks, None)

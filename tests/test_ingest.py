@@ -424,6 +424,52 @@ def test_a_file_of_blank_lines_holds_no_record(store, tmp_path):
         store.load(path)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.text(" \r\tab{}é", max_size=12).map(str.encode), max_size=12),
+    newline_at_end=st.booleans(),
+    read_bytes=st.integers(1, 40),
+    size=st.integers(1, 5),
+    max_bytes=st.integers(1, 10),
+)
+def test_ndjson_chunks_hand_on_every_line_with_its_number(
+    tmp_path_factory, pieces, newline_at_end, read_bytes, size, max_bytes
+):
+    """Whatever the block size, chunk size and line limit: every line comes out once, in
+    order, with its number; a line over the limit is a problem at its number; a file of
+    blank lines (none over the limit) is one problem at line 1."""
+    content = b"\n".join(pieces) + (b"\n" if newline_at_end and pieces else b"")
+    lines = content.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # after the last newline
+    expected = [
+        (number, "too long" if len(text) > max_bytes else text)
+        for number, text in enumerate(lines, start=1)
+    ]
+    if all(not text.strip() and len(text) <= max_bytes for text in lines):
+        expected.append((1, "no record"))
+    path = tmp_path_factory.mktemp("chunks") / "lines.ndjson"
+    path.write_bytes(content)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "READ_BYTES", read_bytes)
+        patch.setattr(ingest, "MAX_RECORD_BYTES", max_bytes)
+        chunks = list(ingest.read_chunks(path, size))
+    got = []
+    for index, (source, unit, numbers, records) in enumerate(chunks):
+        assert (source, unit) == (str(path), "line") and 0 < len(numbers) <= size
+        if type(records) is bytes and index + 1 < len(chunks):  # lines up to a problem
+            assert len(numbers) == size or type(chunks[index + 1][3]) is not bytes
+        if type(records) is bytes:
+            assert records.endswith(b"\n")
+            records = records.split(b"\n")[:-1]
+        for number, record in zip(numbers, records, strict=True):
+            if isinstance(record, ingest.RecordProblem):
+                assert record.line == number
+                record = "too long" if "longer than" in record.message else "no record"
+            got.append((number, record))
+    assert got == expected
+
+
 def test_leaves_are_added_exactly_as_flatten_lists_them():
     from runreplay.paths import flatten
     from tests.strategies import nested
