@@ -29,6 +29,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -456,23 +457,16 @@ def section_texts(text: bytes) -> tuple[bytes, ...] | None:
 
 
 def value_type(value: Any) -> str:
-    """The JSON type of a leaf as stored in run_fields.value_type."""
-    if value is None:
-        return "null"
-    kind = type(value)
-    if kind is bool:
-        return "boolean"
-    if kind is int:
-        return "integer"
-    if kind is float:
-        return "float"
-    if kind is str:
-        return "string"
-    if kind is dict:
-        return "object"
-    if kind is list:
-        return "array"
-    return kind.__name__
+    """The JSON type of a leaf as stored in run_fields.value_type ("null", "boolean",
+    "integer", "float", "string", "object" or "array"); subclasses built in Python, such
+    as numpy.float64 or an IntEnum, count as the JSON type they are written as."""
+    kind = _VALUE_TYPES.get(type(value))
+    if kind is not None:
+        return kind
+    for base, name in _VALUE_TYPES.items():  # bool before int
+        if isinstance(value, base):
+            return name
+    return type(value).__name__
 
 
 @dataclass
@@ -522,8 +516,6 @@ def forget_known() -> None:
 def _known_keys(path: str) -> Any:
     keys = _KNOWN.get(path)
     if keys is None:
-        import numpy as np
-
         column = pq.read_table(path).column(0).combine_chunks().cast(pa.binary(16))
         keys = np.sort(np.frombuffer(column.buffers()[1], dtype="S16")[: len(column)])
         _KNOWN.clear()  # one load at a time
@@ -626,8 +618,6 @@ def _stored(accepted: list[tuple], known: str | None) -> list[bool]:
     """Which accepted records the store holds already with the same content."""
     if known is None or not accepted:
         return [False] * len(accepted)
-    import numpy as np
-
     keys = np.array([known_key(entry[1]["runId"], entry[3]) for entry in accepted], dtype="S16")
     stored = _known_keys(known)  # sorted once per process: a batch costs k log n, not a sort
     at = np.minimum(np.searchsorted(stored, keys), len(stored) - 1)
@@ -680,8 +670,7 @@ class RowBatch:
         self.digests: list[str] = []
         self.sources: list[str] = []
         self.numbers: list[int] = []
-        self.field_run_ids: list[str] = []
-        self.field_sections: list[str] = []
+        self.field_counts: list[int] = []  # per record, the leaves of each FIELD_SECTIONS
         self.field_paths: list[str] = []
         self.field_values: list[Any] = []
         self.events_may_have_extra = False
@@ -720,12 +709,12 @@ class RowBatch:
         self.digests.append(digest)
         self.sources.append(source)
         self.numbers.append(number)
-        paths, values = self.field_paths, self.field_values
-        fields_before = len(paths)
+        paths, values, counts = self.field_paths, self.field_values, self.field_counts
         for index, section in enumerate(FIELD_SECTIONS):
             leaves = record[section]
             if not leaves:
-                continue  # an empty section has no fields
+                counts.append(0)  # an empty section has no fields
+                continue
             before = len(paths)
             memo = self._flattened[index]
             if (
@@ -742,8 +731,7 @@ class RowBatch:
                     self._memo_hits[index] += 1
                     paths.extend(flattened[0])
                     values.extend(flattened[1])
-            self.field_sections.extend(repeat(section, len(paths) - before))
-        self.field_run_ids.extend(repeat(record["runId"], len(paths) - fields_before))
+            counts.append(len(paths) - before)
 
     def release(self) -> None:
         """Let go of the rows. The leaf adder's closures form a reference cycle that holds
@@ -752,7 +740,7 @@ class RowBatch:
         ~4 MiB per batch, to ~550 MiB over a million runs)."""
         for rows in (self.records, self.digests, self.sources, self.numbers, self.sections):
             rows.clear()
-        for rows in (self.field_run_ids, self.field_sections, self.field_paths):
+        for rows in (self.field_counts, self.field_paths):
             rows.clear()
         self.field_values.clear()
         for flattened in self._flattened:
@@ -761,21 +749,33 @@ class RowBatch:
 
     def tables(self) -> dict[str, pa.Table]:
         """Arrow tables for runs, run_events, asset_snapshots and run_fields."""
+        runs = self._runs()
         return {
-            "runs": self._runs(),
+            "runs": runs,
             "run_events": self._events(),
             "asset_snapshots": self._assets(),
-            "run_fields": pa.Table.from_arrays(
-                [
-                    pa.array(self.field_run_ids, pa.string()),
-                    pa.array(self.field_sections, pa.string()),
-                    pa.array(self.field_paths, pa.string()),
-                    _leaf_texts(self.field_values),
-                    pa.array(_value_types(self.field_values), pa.string()),
-                ],
-                names=list(FIELD_COLUMNS),
-            ),
+            "run_fields": self._fields(runs.column("run_id").combine_chunks()),
         }
+
+    def _fields(self, run_ids: pa.Array) -> pa.Table:
+        # run_id and section repeat for every leaf: dictionary arrays built from the leaf
+        # counts (numpy), rather than a Python list with one item per leaf each
+        counts = np.array(self.field_counts, dtype=np.int64)
+        per_run = counts.reshape(-1, len(FIELD_SECTIONS)).sum(axis=1)
+        run_index = np.repeat(np.arange(len(per_run), dtype=np.int32), per_run)
+        section_index = np.repeat(
+            np.tile(np.arange(len(FIELD_SECTIONS), dtype=np.int8), len(per_run)), counts
+        )
+        return pa.Table.from_arrays(
+            [
+                pa.DictionaryArray.from_arrays(run_index, run_ids),
+                pa.DictionaryArray.from_arrays(section_index, _FIELD_SECTION_NAMES),
+                pa.array(self.field_paths, pa.string()),
+                _leaf_texts(self.field_values),
+                _value_types(self.field_values),
+            ],
+            names=list(FIELD_COLUMNS),
+        )
 
     def _runs(self) -> pa.Table:
         records = self.records
@@ -977,12 +977,13 @@ def _leaf_texts(leaves: list[Any]) -> pa.Array:
     return pc.utf8_trim(lines.slice(1, len(leaves)).cast(pa.string()), " ,")
 
 
-def _value_types(values: list[Any]) -> list[str]:
-    """run_fields.value_type of each leaf."""
+def _value_types(values: list[Any]) -> pa.Array:
+    """run_fields.value_type of each leaf, as a dictionary array."""
     try:
-        return list(map(_VALUE_TYPES.__getitem__, map(type, values)))
+        codes = list(map(_VALUE_TYPE_CODES.__getitem__, map(type, values)))
     except KeyError:  # a subclass of a JSON type, from records built in Python
-        return list(map(value_type, values))
+        return pa.array(list(map(value_type, values)), pa.string()).dictionary_encode()
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), _VALUE_TYPE_NAMES)
 
 
 def _timestamps(strings: pa.Array) -> pa.Array:
@@ -999,6 +1000,9 @@ _VALUE_TYPES = {
     list: "array",
 }
 """run_fields.value_type by Python type of a parsed JSON leaf (see value_type)."""
+_VALUE_TYPE_CODES = {kind: code for code, kind in enumerate(_VALUE_TYPES)}
+_VALUE_TYPE_NAMES = pa.array(list(_VALUE_TYPES.values()), pa.string())
+_FIELD_SECTION_NAMES = pa.array(FIELD_SECTIONS, pa.string())
 
 
 _EVENT_KNOWN = frozenset(("seq", "at", "status", "step", "attempt", "message"))

@@ -570,6 +570,40 @@ def test_runs_sharing_a_section_each_get_its_leaves(tmp_path, workers):
     assert ("run-001", "parameters.batchSize", "500.0", "float") in stored
 
 
+def test_python_built_leaves_are_typed_as_the_json_they_are_written_as(store):
+    """Records built in Python may hold numpy numbers, IntEnums or str subclasses: their
+    run_fields rows say float, integer and string, as plain values do (drift compares
+    value types, so "float64" would look like a type change)."""
+    import enum
+
+    import numpy as np
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    parameters = {"rate": np.float64(0.5), "level": Level.HIGH, "name": Name("xgb")}
+    store.load_records([make_record("run-300", parameters=parameters)])
+    stored = store.sql(
+        "SELECT path, value, value_type FROM run_fields WHERE run_id = 'run-300' "
+        "AND section = 'parameters' ORDER BY path"
+    )
+    assert stored.values.tolist() == [
+        ["parameters.level", "3", "integer"],
+        ["parameters.name", '"xgb"', "string"],
+        ["parameters.rate", "0.5", "float"],
+    ]
+    assert [ingest.value_type(value) for value in (True, None, {}, [], 2**70)] == [
+        "boolean",
+        "null",
+        "object",
+        "array",
+        "integer",
+    ]
+
+
 def test_a_section_that_rarely_repeats_is_flattened_without_the_memo(monkeypatch):
     """Past its trial a batch stops memoising a section whose texts do not repeat (each
     run's output) and keeps reusing one that does (shared parameters); either way each
@@ -596,8 +630,9 @@ def test_a_section_that_rarely_repeats_is_flattened_without_the_memo(monkeypatch
         if record[section]
         for path, value in flatten(record[section], section).items()
     ]
-    fields = zip(rows.field_run_ids, rows.field_paths, rows.field_values, strict=True)
-    assert list(fields) == expected
+    fields = rows.tables()["run_fields"]
+    run_ids, paths = fields.column("run_id").to_pylist(), fields.column("path").to_pylist()
+    assert list(zip(run_ids, paths, rows.field_values, strict=True)) == expected
 
 
 @pytest.fixture
