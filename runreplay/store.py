@@ -17,12 +17,10 @@ import re
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -223,36 +221,58 @@ def _batches(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(WORKER_PRELOAD))
     pool = ProcessPoolExecutor(workers, mp_context=context)
-    chunks = iter(chunks)
-    first = next(chunks, None)
-    in_flight: deque = deque()
+    numbered = enumerate(chunks)
+    taking = threading.Lock()  # numbered is read by this thread and the starter
+    pending: dict[int, Batch | Future] = {}  # by batch number, until yielded
     failed: list[BaseException] = []
+
+    def take() -> tuple[int, Chunk] | None:
+        with taking:
+            return next(numbered, None)
+
+    def submit(number: int, chunk: Chunk) -> None:
+        pending[number] = pool.submit(build_batch, chunk, check_json, staging, number, known)
 
     def start() -> None:
         try:
-            for number, chunk in enumerate(islice(chunks, workers), start=1):
-                in_flight.append(
-                    pool.submit(build_batch, chunk, check_json, staging, number, known)
-                )
+            for _ in range(workers):
+                item = take()
+                if item is None:
+                    return
+                submit(*item)
         except BaseException as error:  # raised again in the generator's thread
             failed.append(error)
 
-    # The first submissions start the workers, which waits for the fork server to import
-    # runreplay (~0.5 s): they run on a thread while this process builds the first batch.
+    # Starting a worker waits for the fork server to import runreplay (~0.5 s): the first
+    # submissions run on a thread while this process builds batches itself.
     starter = threading.Thread(target=start, name="runreplay-load-start", daemon=True)
     starter.start()
+    following = 0  # the number of the next batch to yield
     try:
-        if first is not None:
-            yield build_batch(first, check_json, staging, 0, known)
+        while starter.is_alive():
+            item = take()
+            if item is None:
+                break
+            number, chunk = item
+            pending[number] = build_batch(chunk, check_json, staging, number, known)
+            while isinstance(pending.get(following), Batch):
+                yield pending.pop(following)
+                following += 1
         starter.join()
         if failed:
             raise failed[0]
-        for number, chunk in enumerate(chunks, start=1 + len(in_flight)):
-            in_flight.append(pool.submit(build_batch, chunk, check_json, staging, number, known))
-            if len(in_flight) >= 2 * workers:
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < 2 * workers:
+                item = take()
+                if item is None:
+                    exhausted = True
+                else:
+                    submit(*item)
+            if pending:
+                found = pending.pop(following)
+                following += 1
+                yield found if isinstance(found, Batch) else found.result()
     finally:
         starter.join()
         pool.shutdown(wait=True, cancel_futures=True)

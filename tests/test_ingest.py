@@ -364,6 +364,21 @@ def test_worker_processes_keep_the_load_all_or_nothing(store, tmp_path, monkeypa
     assert (result.runs, result.skipped, len(result.errors)) == (20, 20, 1)
 
 
+def test_batches_come_back_in_order_wherever_they_were_built(tmp_path):
+    """While the workers start, this process builds batches itself; the workers build the
+    rest. Either way each chunk is built once and the batches come back in order."""
+    from runreplay import store as store_module
+
+    records = [make_record(f"run-{i:03d}") for i in range(30)]
+    chunks = list(ingest.group_records((("record", i, r) for i, r in enumerate(records)), "x", 2))
+    batches = list(store_module._batches(iter(chunks), False, 2, str(tmp_path)))
+    numbers = [store_module._batch_number(batch.files["runs"]) for batch in batches]
+    assert numbers == list(range(len(chunks)))
+    for number, batch in enumerate(batches):
+        staged = pq.read_table(batch.files["runs"]).column("run_id").to_pylist()
+        assert staged == [record["runId"] for record in chunks[number][3]]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_runs_repeated_across_batches_or_stored_are_written_once(tmp_path, monkeypatch, workers):
     """Batches are staged whole; runs a later batch repeats, or the store holds already,
