@@ -145,9 +145,9 @@ Chunk = tuple[str, str, Sequence[int], "list | bytes"]
 """`(source, unit, numbers, records)`: consecutive records of one file, in the form
 `build_batch` takes. `unit` is "line" (NDJSON, or where a JSON file fails to parse),
 "record" (JSON) or "row" (Parquet); `numbers` are the 1-based line, record or row numbers.
-`records` is a list of dicts or of `RecordProblem`s standing in for records that cannot be
-read, or, for NDJSON, the bytes of the lines as read, each ending in a newline (blank lines
-included): `build_batch` splits and parses them, maybe in a worker process, so the reading
+`records` is a list of records (dicts) and of `RecordProblem`s standing in for records
+that cannot be read, or, for NDJSON, the bytes of the lines as read, each ending in a
+newline (blank lines included): `build_batch` splits and parses them, maybe in a worker process, so the reading
 process does no work per line and hands on one bytes object per chunk."""
 
 READ_BYTES = 4 * 1024 * 1024

@@ -364,13 +364,17 @@ def test_worker_processes_keep_the_load_all_or_nothing(store, tmp_path, monkeypa
     assert (result.runs, result.skipped, len(result.errors)) == (20, 20, 1)
 
 
-def test_batches_come_back_in_order_wherever_they_were_built(tmp_path):
+@pytest.mark.parametrize("size", [2, 40])
+def test_batches_come_back_in_order_wherever_they_were_built(tmp_path, size):
     """While the workers start, this process builds batches itself; the workers build the
-    rest. Either way each chunk is built once and the batches come back in order."""
+    rest (with small chunks this process builds nearly all; with bigger ones, once the fork
+    server runs, the workers build most). Either way each chunk is built once and the
+    batches come back in order."""
     from runreplay import store as store_module
 
-    records = [make_record(f"run-{i:03d}") for i in range(30)]
-    chunks = list(ingest.group_records((("record", i, r) for i, r in enumerate(records)), "x", 2))
+    records = [make_record(f"run-{i:04d}") for i in range(40 * size)]
+    items = (("record", number, record) for number, record in enumerate(records))
+    chunks = list(ingest.group_records(items, "x", size))
     batches = list(store_module._batches(iter(chunks), False, 2, str(tmp_path)))
     numbers = [store_module._batch_number(batch.files["runs"]) for batch in batches]
     assert numbers == list(range(len(chunks)))
