@@ -8,7 +8,7 @@ of --repeat runs, each in a fresh child process so peak RSS belongs to that load
 runs are interleaved (one of each loader per round) so the machine's slow spells fall on all
 of them, and each ratio also shows its spread over the rounds. The memory of our load with
 its worker processes is sampled in one more load, not timed: sampling reads each process's
-/proc/PID/smaps_rollup, ~50 ms a sample during a load, which would slow the timed loads.
+/proc/PID/smaps_rollup, ~50 ms a sample during a load: CPU the timed load would lose.
 Prints `name: ours X s, baseline Y s, ratio Y/X` lines (ratio > 1 means ours is faster), each
 with its target from issue 3 and whether this run met it, and how long loading the same file
 again takes (every run is in the store already; only checked and hashed).
