@@ -258,6 +258,25 @@ def test_reloading_identical_records_is_a_no_op(store, tmp_path):
     assert contents(store) == before
 
 
+def test_a_truncated_gzip_export_names_the_line_where_it_breaks(store, tmp_path, monkeypatch):
+    """The lines before the corruption load (with on_error="skip"); the next line is the
+    problem; with on_error="raise" nothing is written."""
+    monkeypatch.setattr(ingest, "READ_BYTES", 256)  # decompress in small steps
+    records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(40)]
+    path = tmp_path / "cut.ndjson.gz"
+    whole = gzip.compress(b"".join(line(record) for record in records))
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    before = contents(store)
+    with pytest.raises(InvalidRunRecord, match=r"cut.ndjson.gz line \d+: the gzip stream is"):
+        store.load(path)
+    assert contents(store) == before
+    result = store.load(path, on_error="skip")
+    loaded = sorted(store.runs()["run_id"])
+    assert 0 < result.runs == len(loaded) < len(records)
+    assert loaded == [record["runId"] for record in records[: result.runs]]
+    assert [error.line for error in result.errors] == [result.runs + 1]
+
+
 def test_gzip_json_array_parquet_directory_and_glob(store, tmp_path):
     exports = tmp_path / "exports"
     exports.mkdir()
