@@ -59,6 +59,12 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 BATCH_RECORDS = 5000
+ROW_GROUP_SIZE = 32768
+"""Rows per row group of the store's tables (DuckDB's default is 122,880). A load writes
+each full row group to the file as it inserts, on all threads; what is left over is
+written at commit, on one thread. With smaller groups that tail is small: a 100k-run load
+commits in ~0.03 s instead of ~0.45 s (its runs never filled a default group), ~11 % of
+the whole load. It is an ATTACH option, not kept in the file, so every open passes it."""
 WORKER_PRELOAD = ("runreplay.ingest", "pandas")
 """Imported once by the fork server the load workers start from. pyarrow imports pandas
 on its first conversion of a Python list (~0.2 s), so without it every worker would."""
@@ -307,9 +313,12 @@ class Store:
                 f"cannot open {self.path!r} read-only: the file does not exist; "
                 "create it first with runreplay.open(path) or `runreplay load`"
             )
+        self._con = duckdb.connect()
+        options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
         try:
-            self._con = duckdb.connect(self.path, read_only=read_only)
+            self._con.execute(f"ATTACH ? AS store ({options})", [self.path])
         except duckdb.IOException as error:
+            self._con.close()
             if "lock" in str(error).lower():
                 holder = str(error).split("(PID", 1)
                 pid = f" (PID{holder[1].split(')')[0]})" if len(holder) > 1 else ""
@@ -320,6 +329,12 @@ class Store:
                     "(`--read-only` on the command line)."
                 ) from None
             raise RunReplayError(f"cannot open store {self.path!r}: {error}") from None
+        except BaseException:
+            self._con.close()
+            raise
+        self._con.execute("USE store")
+        if self.path != ":memory:":  # spill next to the file, as a plain connect would
+            self._con.execute("SET temp_directory = ?", [self.path + ".tmp"])
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
         if memory_limit is not None:
@@ -349,7 +364,10 @@ class Store:
 
     def _prepare_schema(self) -> None:
         tables = {
-            row[0] for row in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            row[0]
+            for row in self._con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            ).fetchall()
         }
         if "meta" not in tables:
             if tables:

@@ -273,3 +273,25 @@ def test_a_huge_max_lag_never_breaks_the_staleness_query(store):
     assert store.stale_assets("r", now="2026-11-20T00:00:00Z").empty
     store.report_freshness("a", last_updated="2000-01-01T00:00:00Z", max_lag_minutes=1e300)
     assert not store.asset_state(now="2026-11-20T00:00:00Z")["is_stale"].any()
+
+
+def test_the_store_keeps_small_row_groups_every_time_it_opens(tmp_path):
+    """ROW_GROUP_SIZE is an ATTACH option, not kept in the file: each open passes it, so a
+    checkpoint after reopening keeps the groups small; spills go next to the file."""
+    from runreplay import store as store_module
+
+    path = tmp_path / "s.duckdb"
+    rows = 2 * store_module.ROW_GROUP_SIZE + 10  # one default DuckDB row group would hold it
+    with runreplay.open(path) as store:
+        store.connection.execute(f"CREATE TABLE scratch AS SELECT range AS i FROM range({rows})")
+    with runreplay.open(path) as store:
+        store.connection.execute("INSERT INTO scratch SELECT range FROM range(10)")
+        store.connection.execute("CHECKPOINT")
+        groups = store.sql(
+            "SELECT count(DISTINCT row_group_id) AS n FROM pragma_storage_info('scratch')"
+        )
+        assert groups["n"][0] == 3
+        spill = store.sql("SELECT current_setting('temp_directory') AS directory")
+        assert spill["directory"][0] == f"{path}.tmp"
+    with runreplay.open(path, read_only=True) as store:
+        assert store.sql("SELECT count(*) AS n FROM scratch")["n"][0] == rows + 10
