@@ -308,7 +308,12 @@ class Store:
         self.path = os.fspath(path)
         self.read_only = read_only
         self._in_transaction = False
-        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+        if read_only and self.path == ":memory:":
+            raise RunReplayError(
+                "an in-memory store cannot be opened read-only (it starts empty); "
+                "give the path of a store file, or drop read_only"
+            )
+        if read_only and not Path(self.path).exists():
             raise RunReplayError(
                 f"cannot open {self.path!r} read-only: the file does not exist; "
                 "create it first with runreplay.open(path) or `runreplay load`"

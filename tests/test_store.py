@@ -220,6 +220,8 @@ def test_read_only_store_refuses_to_load(tmp_path):
         store.load_records([make_record()])
     with pytest.raises(RunReplayError, match="does not exist"):
         runreplay.open(tmp_path / "missing.duckdb", read_only=True)
+    with pytest.raises(RunReplayError, match="in-memory store cannot be opened read-only"):
+        runreplay.open(":memory:", read_only=True)
 
 
 def test_second_process_gets_a_clear_lock_error(tmp_path):
