@@ -147,8 +147,9 @@ Chunk = tuple[str, str, Sequence[int], "list | bytes"]
 "record" (JSON) or "row" (Parquet); `numbers` are the 1-based line, record or row numbers.
 `records` is a list of records (dicts) and of `RecordProblem`s standing in for records
 that cannot be read, or, for NDJSON, the bytes of the lines as read, each ending in a
-newline (blank lines included): `build_batch` splits and parses them, maybe in a worker process, so the reading
-process does no work per line and hands on one bytes object per chunk."""
+newline (blank lines included): `build_batch` splits and parses them, maybe in a worker
+process, so the reading process does no work per line and hands on one bytes object per
+chunk."""
 
 READ_BYTES = 4 * 1024 * 1024
 """NDJSON is read in blocks of this size, cut at the last newline."""
