@@ -11,9 +11,9 @@ asset_state. Times are stored as UTC TIMESTAMPTZ; DataFrames carry UTC-aware dat
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -21,7 +21,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from multiprocessing import popen_forkserver
+from multiprocessing.context import ForkServerContext, ForkServerProcess
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -211,6 +214,39 @@ def _iso(moment: Any) -> str | None:
     return None if moment is None else format_timestamp(moment)
 
 
+class _WorkerProcess(ForkServerProcess):
+    """A load worker the fork server starts without running the user's `__main__`.
+
+    multiprocessing prepares every child it starts by re-running the parent's main script
+    (or `python -m` module) as `__mp_main__`, so that functions pickled from it resolve. A
+    worker only runs `build_batch` on bytes and lines, so it needs nothing from `__main__`,
+    and re-running it broke loads from scripts without an `if __name__ == "__main__":`
+    guard (the script ran again in every worker, which then died: BrokenProcessPool) and
+    from `python - < script.py` (no such file as '<stdin>').
+    """
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:  # noqa: N802 (multiprocessing's name)
+        # the child is told what to re-run by `spawn.get_preparation_data`, which reads
+        # sys.modules["__main__"] as the process is launched: a bare module there for that
+        # moment means no main to prepare (its sys.path and directory are still passed)
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = ModuleType("__main__")
+        try:
+            return popen_forkserver.Popen(process_obj)
+        finally:
+            if main is None:
+                del sys.modules["__main__"]
+            else:
+                sys.modules["__main__"] = main
+
+
+class _WorkerContext(ForkServerContext):
+    """The fork server context, starting `_WorkerProcess`es."""
+
+    Process = _WorkerProcess
+
+
 def _batches(
     chunks: Iterable[Chunk],
     check_json: bool,
@@ -224,7 +260,7 @@ def _batches(
         for number, chunk in enumerate(chunks):
             yield build_batch(chunk, check_json, staging, number, known)
         return
-    context = multiprocessing.get_context("forkserver")
+    context = _WorkerContext()
     context.set_forkserver_preload(list(WORKER_PRELOAD))
     pool = ProcessPoolExecutor(workers, mp_context=context)
     numbered = enumerate(chunks)

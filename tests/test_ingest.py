@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 import tempfile
 
 import orjson
@@ -381,6 +383,38 @@ def test_worker_processes_keep_the_load_all_or_nothing(store, tmp_path, monkeypa
     assert store.counts()["runs"] == 0
     result = store.load(path, workers=2, on_error="skip")
     assert (result.runs, result.skipped, len(result.errors)) == (20, 20, 1)
+
+
+UNGUARDED_SCRIPT = """
+import sys
+
+import runreplay
+from runreplay import store as store_module
+
+store_module.BATCH_RECORDS = 4  # many chunks, so both workers start and build batches
+print("script ran")
+with runreplay.open(sys.argv[1]) as store:
+    result = store.load(sys.argv[2], workers=2, progress=False)
+print("loaded", result.runs, "runs")
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "stdin", "module"])
+def test_a_script_without_a_main_guard_loads_with_workers(tmp_path, sample_path, how):
+    """The load workers never re-run the user's script. multiprocessing's children do by
+    default, so a quick script without `if __name__ == "__main__":` ran again in each
+    worker (which died: BrokenProcessPool), and `python - < script.py` found no file
+    '<stdin>' to re-run."""
+    (tmp_path / "quick_load.py").write_text(UNGUARDED_SCRIPT)
+    start = {"file": ["quick_load.py"], "stdin": ["-"], "module": ["-m", "quick_load"]}[how]
+    args = [sys.executable, *start, str(tmp_path / "runs.duckdb"), str(sample_path)]
+    feed = UNGUARDED_SCRIPT if how == "stdin" else None
+    done = subprocess.run(
+        args, cwd=tmp_path, input=feed, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    runs = sum(1 for text in sample_path.read_bytes().splitlines() if text.strip())
+    assert done.stdout.splitlines() == ["script ran", f"loaded {runs} runs"]
 
 
 @pytest.mark.parametrize("size", [2, 40])
