@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import glob as globlib
 import gzip
 import hashlib
 import io
@@ -45,11 +44,7 @@ from runreplay.model import (
     normalize_record,
 )
 from runreplay.paths import flatten, key_segment
-
-NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
-JSON_SUFFIXES = (".json", ".json.gz")
-PARQUET_SUFFIXES = (".parquet",)
-SUPPORTED_SUFFIXES = NDJSON_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
+from runreplay.sources import JSON_SUFFIXES, NDJSON_SUFFIXES
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 """A single NDJSON line longer than this is refused rather than read into memory."""
@@ -86,46 +81,6 @@ class LoadResult:
         if self.errors:
             text += f"; {len(self.errors)} bad record(s) skipped"
         return text
-
-
-def _has_suffix(path: str, suffixes: tuple[str, ...]) -> bool:
-    return path.lower().endswith(suffixes)
-
-
-def expand_sources(sources: Iterable[str | os.PathLike]) -> list[Path]:
-    """Resolve paths, globs and directories into the ordered list of files to read."""
-    files: list[Path] = []
-    for source in sources:
-        text = os.fspath(source)
-        if any(char in text for char in "*?["):
-            matched = sorted(globlib.glob(text, recursive=True))
-            if not matched:
-                raise SourceError(f"the glob {text!r} matches no file; check the pattern")
-            files.extend(Path(m) for m in matched if _has_suffix(m, SUPPORTED_SUFFIXES))
-            continue
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and _has_suffix(p.name, SUPPORTED_SUFFIXES)
-            )
-            if not found:
-                raise SourceError(
-                    f"the directory {text!r} holds no run files "
-                    f"({', '.join(SUPPORTED_SUFFIXES)}); point at the export folder"
-                )
-            files.extend(found)
-        elif path.is_file():
-            if not _has_suffix(path.name, SUPPORTED_SUFFIXES):
-                raise SourceError(
-                    f"{text!r} is not a supported run export; use one of "
-                    f"{', '.join(SUPPORTED_SUFFIXES)} (rename NDJSON files to .ndjson)"
-                )
-            files.append(path)
-        else:
-            raise SourceError(f"no such file or directory: {text!r}")
-    return files
 
 
 class _Progress:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from multiprocessing import popen_forkserver
+from multiprocessing import forkserver, popen_forkserver
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 from pathlib import Path
 from types import ModuleType
@@ -39,26 +39,14 @@ from runreplay.errors import (
     StoreLocked,
     StoreVersionError,
 )
-from runreplay.ingest import (
-    SEEN_COLUMNS,
-    STAGED_WHERE,
-    Batch,
-    Chunk,
-    LoadResult,
-    _Progress,
-    build_batch,
-    duplicate_problem,
-    expand_sources,
-    forget_known,
-    group_records,
-    read_chunks,
-)
 from runreplay.model import as_utc, format_timestamp, loads
+from runreplay.sources import expand_sources
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from runreplay.diff import RunDiff
+    from runreplay.ingest import Batch, Chunk, LoadResult
 
 SCHEMA_VERSION = 1
 BATCH_RECORDS = 5000
@@ -247,6 +235,22 @@ class _WorkerContext(ForkServerContext):
     Process = _WorkerProcess
 
 
+def _worker_context() -> ForkServerContext:
+    """The context load workers start in: the fork server, importing WORKER_PRELOAD."""
+    context = _WorkerContext()
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    return context
+
+
+def _start_fork_server() -> None:
+    """Start the fork server the load workers come from, unless it runs already (it does
+    after a first load in this process). It imports WORKER_PRELOAD for ~0.4 s on a core of
+    its own: started before this process imports the loader (as long), a first load in a
+    fresh process, such as `runreplay load`, does both imports at once."""
+    _worker_context()
+    forkserver.ensure_running()
+
+
 def _batches(
     chunks: Iterable[Chunk],
     check_json: bool,
@@ -256,13 +260,13 @@ def _batches(
 ) -> Iterator[Batch]:
     """Build and stage batches in order, in this process or in `workers` processes
     (bounded in flight); `known` goes to build_batch."""
+    from runreplay import ingest
+
     if workers <= 1:
         for number, chunk in enumerate(chunks):
-            yield build_batch(chunk, check_json, staging, number, known)
+            yield ingest.build_batch(chunk, check_json, staging, number, known)
         return
-    context = _WorkerContext()
-    context.set_forkserver_preload(list(WORKER_PRELOAD))
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    pool = ProcessPoolExecutor(workers, mp_context=_worker_context())
     numbered = enumerate(chunks)
     taking = threading.Lock()  # numbered is read by this thread and the starter
     pending: dict[int, Batch | Future] = {}  # by batch number, until yielded
@@ -273,7 +277,7 @@ def _batches(
             return next(numbered, None)
 
     def submit(number: int, chunk: Chunk) -> None:
-        pending[number] = pool.submit(build_batch, chunk, check_json, staging, number, known)
+        pending[number] = pool.submit(ingest.build_batch, chunk, check_json, staging, number, known)
 
     def start() -> None:
         try:
@@ -296,8 +300,8 @@ def _batches(
             if item is None:
                 break
             number, chunk = item
-            pending[number] = build_batch(chunk, check_json, staging, number, known)
-            while isinstance(pending.get(following), Batch):
+            pending[number] = ingest.build_batch(chunk, check_json, staging, number, known)
+            while isinstance(pending.get(following), ingest.Batch):
                 yield pending.pop(following)
                 following += 1
         starter.join()
@@ -314,7 +318,7 @@ def _batches(
             if pending:
                 found = pending.pop(following)
                 following += 1
-                yield found if isinstance(found, Batch) else found.result()
+                yield found if isinstance(found, ingest.Batch) else found.result()
     finally:
         starter.join()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -490,15 +494,22 @@ class Store:
         """
         if not sources:
             raise RunReplayError("give at least one file, glob or directory to load")
+        self._writable()
         files = expand_sources(sources)
         sizes = [path.stat().st_size for path in files]
+        if workers is None:
+            workers = _auto_workers(sum(sizes))
+        if workers > 1:
+            _start_fork_server()
+        from runreplay import ingest  # numpy and pyarrow, while the fork server starts
+
         bar = self._bar(progress, sum(sizes), unit="B", threshold=PROGRESS_MIN_BYTES)
-        tracker = _Progress(bar)
+        tracker = ingest._Progress(bar)
 
         def chunks() -> Iterator[Chunk]:
             base = 0
             for path, size in zip(files, sizes, strict=True):
-                yield from read_chunks(path, BATCH_RECORDS, tracker, base)
+                yield from ingest.read_chunks(path, BATCH_RECORDS, tracker, base)
                 base += size
                 tracker.advance_to(0, base)
 
@@ -508,7 +519,7 @@ class Store:
                 replace=replace,
                 on_error=on_error,
                 check_json=False,
-                workers=_auto_workers(sum(sizes)) if workers is None else workers,
+                workers=workers,
                 bar=bar,
                 load_bytes=sum(sizes),
             )
@@ -528,6 +539,8 @@ class Store:
         source: str = "<records>",
     ) -> LoadResult:
         """Load run records given as dicts (camelCase, DESIGN §1) in one transaction."""
+        from runreplay import ingest
+
         total = len(records) if hasattr(records, "__len__") else None
         bar = self._bar(progress, total, unit="run", threshold=50_000)
 
@@ -539,7 +552,7 @@ class Store:
 
         try:
             result = self._ingest(
-                group_records(items(), source, BATCH_RECORDS),
+                ingest.group_records(items(), source, BATCH_RECORDS),
                 replace=replace,
                 on_error=on_error,
                 check_json=True,
@@ -572,9 +585,11 @@ class Store:
     ) -> LoadResult:
         if on_error not in ("raise", "skip"):
             raise RunReplayError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        from runreplay import ingest
+
         self._writable()
         started = time.perf_counter()
-        result = LoadResult()
+        result = ingest.LoadResult()
         store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchall()[0][0]
 
         def problem(error: InvalidRunRecord) -> None:
@@ -603,7 +618,7 @@ class Store:
                         seen.append(batch.seen)
             finally:
                 batches.close()
-                forget_known()  # a load in this process keeps no keys once it is read
+                ingest.forget_known()  # a load in this process keeps no keys once it is read
             if bar is not None:  # every record is read: say what the wait is for
                 bar.set_description("writing to the store", refresh=True)
             excluded, replaced = self._settle(
@@ -670,6 +685,8 @@ class Store:
     ) -> None:
         """Runs that occur in more than one batch: the first occurrence stands; a later one
         is skipped when identical and a DuplicateRunError when not."""
+        from runreplay.ingest import SEEN_COLUMNS, duplicate_problem
+
         columns = ", ".join(SEEN_COLUMNS)
         reads, params = [], {}
         for name, files, stored in (("runs", list(batch_of), "false"), ("seen", seen, "true")):
@@ -762,7 +779,7 @@ class Store:
                     con.execute(
                         f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?))", [replaced]
                     )
-                for table, counter in zip(LOADED_TABLES, LoadResult.COUNTERS, strict=True):
+                for table, counter in zip(LOADED_TABLES, result.COUNTERS, strict=True):
                     written = self._insert_staged(table, [files[table] for files in whole])
                     for index, ids in sorted(excluded.items()):
                         written += self._insert_staged(table, [staged[index][table]], ids)
@@ -773,6 +790,8 @@ class Store:
     def _insert_staged(self, table: str, paths: list[str], excluded: Iterable[str] = ()) -> int:
         """Insert staged Parquet files into `table`, minus the `excluded` run ids; returns
         the rows written."""
+        from runreplay.ingest import STAGED_WHERE
+
         if not paths:
             return 0
         select = "*"

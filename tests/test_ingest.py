@@ -417,6 +417,51 @@ def test_a_script_without_a_main_guard_loads_with_workers(tmp_path, sample_path,
     assert done.stdout.splitlines() == ["script ran", f"loaded {runs} runs"]
 
 
+FORK_SERVER_FIRST = """
+import sys
+from multiprocessing import forkserver
+
+import runreplay
+
+
+class Watch:  # reports, as the loader is imported, whether the fork server runs yet
+    def find_spec(self, name, path=None, target=None):
+        if name == "runreplay.ingest":
+            print("fork server running:", forkserver._forkserver._forkserver_pid is not None)
+
+
+store = runreplay.open(sys.argv[1])
+print("after open:", sorted(set(sys.modules) & {"numpy", "pyarrow", "pandas", "runreplay.ingest"}))
+sys.meta_path.insert(0, Watch())
+print("loaded", store.load(sys.argv[2], workers=int(sys.argv[3]), progress=False).runs, "runs")
+"""
+
+
+def test_a_load_starts_its_workers_before_it_imports_the_loader(tmp_path, sample_path):
+    """Opening a store imports DuckDB only, not the loader (numpy, pyarrow, pandas: ~0.4 s
+    in a fresh process). A load with workers starts the fork server they come from first,
+    so that it imports the same modules on the other core while this process does."""
+    (tmp_path / "first.py").write_text(FORK_SERVER_FIRST)
+    for workers, running in (("1", False), ("2", True)):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "first.py",
+                str(tmp_path / f"{workers}.duckdb"),
+                str(sample_path),
+                workers,
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[:2] == ["after open: []", f"fork server running: {running}"]
+        assert lines[2].startswith("loaded ") and lines[2] != "loaded 0 runs"
+
+
 @pytest.mark.parametrize("size", [2, 40])
 def test_batches_come_back_in_order_wherever_they_were_built(tmp_path, size):
     """While the workers start, this process builds batches itself; the workers build the
@@ -725,7 +770,6 @@ def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, tin
     """A record the store holds with the same content is only checked and hashed: the
     batch lists it as seen, stages no rows for it, and the load counts it as skipped."""
     import runreplay
-    from runreplay import store as store_module
 
     records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(5)]
     path = tmp_path / "runs.ndjson"
@@ -738,7 +782,7 @@ def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, tin
         built.append(batch)
         return batch
 
-    monkeypatch.setattr(store_module, "build_batch", spy)
+    monkeypatch.setattr(ingest, "build_batch", spy)
     with runreplay.open(tmp_path / "s.duckdb") as store:
         store.load_records(records[:3])
         before = contents(store)
@@ -747,7 +791,7 @@ def test_runs_the_store_holds_are_not_converted_again(tmp_path, monkeypatch, tin
         assert (result.runs, result.skipped) == (2, 3)
         assert [bool(batch.seen) for batch in built] == [True, True, False]
         assert sum("runs" in batch.files for batch in built) == 2  # run-003, then run-004
-        monkeypatch.setattr(store_module, "build_batch", real_build)  # workers pickle it
+        monkeypatch.setattr(ingest, "build_batch", real_build)  # workers pickle it
         again = store.load(path, workers=workers)
         assert (again.runs, again.skipped, again.errors) == (0, 5, [])
         assert ingest._KNOWN == {}  # this process keeps no keys after a load
