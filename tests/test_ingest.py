@@ -548,13 +548,15 @@ def test_a_file_of_blank_lines_holds_no_record(store, tmp_path):
     read_bytes=st.integers(1, 40),
     size=st.integers(1, 5),
     max_bytes=st.integers(1, 10),
+    gzipped=st.booleans(),
 )
 def test_ndjson_chunks_hand_on_every_line_with_its_number(
-    tmp_path_factory, pieces, newline_at_end, read_bytes, size, max_bytes
+    tmp_path_factory, pieces, newline_at_end, read_bytes, size, max_bytes, gzipped
 ):
-    """Whatever the block size, chunk size and line limit: every line comes out once, in
-    order, with its number; a line over the limit is a problem at its number; a file of
-    blank lines (none over the limit) is one problem at line 1."""
+    """Whatever the block size, chunk size and line limit, from a plain file (as spans of
+    it) or a gzip one (as bytes): every line comes out once, in order, with its number; a
+    line over the limit is a problem at its number; a file of blank lines (none over the
+    limit) is one problem at line 1."""
     content = b"\n".join(pieces) + (b"\n" if newline_at_end and pieces else b"")
     lines = content.split(b"\n")
     if lines[-1] == b"":
@@ -565,8 +567,8 @@ def test_ndjson_chunks_hand_on_every_line_with_its_number(
     ]
     if all(not text.strip() and len(text) <= max_bytes for text in lines):
         expected.append((1, "no record"))
-    path = tmp_path_factory.mktemp("chunks") / "lines.ndjson"
-    path.write_bytes(content)
+    path = tmp_path_factory.mktemp("chunks") / ("lines.ndjson.gz" if gzipped else "lines.ndjson")
+    path.write_bytes(gzip.compress(content) if gzipped else content)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ingest, "READ_BYTES", read_bytes)
         patch.setattr(ingest, "MAX_RECORD_BYTES", max_bytes)
@@ -574,10 +576,13 @@ def test_ndjson_chunks_hand_on_every_line_with_its_number(
     got = []
     for index, (source, unit, numbers, records) in enumerate(chunks):
         assert (source, unit) == (str(path), "line") and 0 < len(numbers) <= size
-        if type(records) is bytes and index + 1 < len(chunks):  # lines up to a problem
-            assert len(numbers) == size or type(chunks[index + 1][3]) is not bytes
-        if type(records) is bytes:
-            assert records.endswith(b"\n")
+        if type(records) is not list and index + 1 < len(chunks):  # lines up to a problem
+            assert len(numbers) == size or type(chunks[index + 1][3]) is list
+        if type(records) is ingest.Span:
+            assert not gzipped
+            records = records.read()
+        elif type(records) is bytes:
+            assert gzipped and records.endswith(b"\n")
             records = records.split(b"\n")[:-1]
         for number, record in zip(numbers, records, strict=True):
             if isinstance(record, ingest.RecordProblem):
@@ -585,6 +590,21 @@ def test_ndjson_chunks_hand_on_every_line_with_its_number(
                 record = "too long" if "longer than" in record.message else "no record"
             got.append((number, record))
     assert got == expected
+
+
+def test_a_file_changed_between_cutting_and_reading_is_a_clear_error(tmp_path):
+    """A plain NDJSON file is cut into spans, which build_batch reads (maybe in a worker):
+    if the file changed in between, the lines would not be the ones counted."""
+    path = tmp_path / "runs.ndjson"
+    path.write_bytes(b"".join(line(make_record(f"run-{i}")) for i in range(4)))
+    chunk = next(ingest.read_chunks(path, 10))
+    assert type(chunk[3]) is ingest.Span and ingest.build_batch(chunk, staging=str(tmp_path))
+    path.write_bytes(path.read_bytes().replace(b'"run-1"', b'"run-1",\n"x": 1'))
+    with pytest.raises(SourceError, match="runs.ndjson' changed while it was being loaded"):
+        ingest.build_batch(chunk, staging=str(tmp_path))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(SourceError, match="changed while it was being loaded"):
+        ingest.build_batch(chunk, staging=str(tmp_path))
 
 
 def test_leaves_are_added_exactly_as_flatten_lists_them():
