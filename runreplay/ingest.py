@@ -441,26 +441,40 @@ def _digest(text: bytes) -> str:
     return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
-_SECTION_KEYS = re.compile(
-    rb',"(' + b"|".join(key.encode() for key in (*OBJECT_SECTIONS, "history")) + rb')":'
+_PARAMETERS, _CONTEXT, _OUTPUT, _TRIGGER, _HISTORY = (
+    f',"{key}":'.encode() for key in (*OBJECT_SECTIONS, "history")
 )
 """`,"parameters":` ... `,"history":`: where each object section (and the key after the
 last one) starts in a normalised record's JSON text."""
-_SECTION_ORDER = [key.encode() for key in (*OBJECT_SECTIONS, "history")]
 
 
 def section_texts(text: bytes) -> tuple[bytes, ...] | None:
     """The JSON text of parameters, context, output and triggerPayload cut out of `text`,
-    orjson's text of a normalised record (keys in normal order); None when a section
-    holds a nested key of one of those names, which would make the cut ambiguous.
+    orjson's text of a normalised record (keys in normal order); None when a nested key
+    of one of those names could make the cut ambiguous.
 
     A key such as `,"context":` cannot occur inside a JSON string (its quote would be
-    escaped), so when each occurs once, in order, they are the top-level keys.
+    escaped), so it is a key of some object. The top-level keys come in normal order, so
+    each cut is sound when its key occurs once in the text left after the cut before it
+    (and `,"parameters":` once before `,"context":`). Five splits of a shrinking text:
+    ~0.7 us a record less than one regex split of all of it.
     """
-    parts = _SECTION_KEYS.split(text)  # [head, name, text, name, text, ..., name, tail]
-    if parts[1::2] != _SECTION_ORDER:  # one scan, not findall then split: ~1 us a record
+    head_rest = text.split(_CONTEXT)
+    if len(head_rest) != 2:
         return None
-    return parts[2], parts[4], parts[6], parts[8]
+    head = head_rest[0].split(_PARAMETERS)
+    if len(head) != 2:
+        return None
+    context_rest = head_rest[1].split(_OUTPUT)
+    if len(context_rest) != 2:
+        return None
+    output_rest = context_rest[1].split(_TRIGGER)
+    if len(output_rest) != 2:
+        return None
+    trigger_rest = output_rest[1].split(_HISTORY)
+    if len(trigger_rest) != 2:
+        return None
+    return head[1], context_rest[0], output_rest[0], trigger_rest[0]
 
 
 def value_type(value: Any) -> str:

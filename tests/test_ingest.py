@@ -627,13 +627,29 @@ _section_keys = st.sampled_from(["parameters", "context", "output", "triggerPayl
 _sections = st.dictionaries(st.one_of(_section_keys, json_keys), json_values, max_size=4)
 
 
-@settings(max_examples=200, deadline=None)
-@given(parameters=_sections, context=_sections, output=_sections, trigger=_sections)
+@settings(max_examples=300, deadline=None)
+@given(
+    parameters=_sections,
+    context=_sections,
+    output=_sections,
+    trigger=_sections,
+    payload=_sections,
+    extra=_sections,
+)
 def test_sections_cut_from_the_record_text_equal_their_own_json(
-    parameters, context, output, trigger
+    parameters, context, output, trigger, payload, extra
 ):
+    """Whatever keys the sections, an asset's payload or an unknown top-level key hold
+    (section names included): a cut, when there is one, is each section's own JSON."""
     record = normalize_record(
-        make_record(parameters=parameters, context=context, output=output, triggerPayload=trigger)
+        make_record(
+            parameters=parameters,
+            context=context,
+            output=output,
+            triggerPayload=trigger,
+            assets=[{"assetKey": "a", "payload": payload}],
+            zExtra=extra,
+        )
     )
     texts = ingest.section_texts(orjson.dumps(record))
     if texts is not None:  # None: a section holds a nested key such as "context"
