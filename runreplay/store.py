@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 import threading
 import time
@@ -21,10 +20,9 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from multiprocessing import forkserver, popen_forkserver
+from multiprocessing import forkserver, popen_forkserver, spawn
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -207,26 +205,47 @@ class _WorkerProcess(ForkServerProcess):
 
     multiprocessing prepares every child it starts by re-running the parent's main script
     (or `python -m` module) as `__mp_main__`, so that functions pickled from it resolve. A
-    worker only runs `build_batch` on bytes and lines, so it needs nothing from `__main__`,
+    worker only runs `build_batch` on lines of files, so it needs nothing from `__main__`,
     and re-running it broke loads from scripts without an `if __name__ == "__main__":`
     guard (the script ran again in every worker, which then died: BrokenProcessPool) and
     from `python - < script.py` (no such file as '<stdin>').
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = f"runreplay-load-{self.name}"  # unique: see _leave_main_out
+
     @staticmethod
     def _Popen(process_obj: Any) -> Any:  # noqa: N802 (multiprocessing's name)
-        # the child is told what to re-run by `spawn.get_preparation_data`, which reads
-        # sys.modules["__main__"] as the process is launched: a bare module there for that
-        # moment means no main to prepare (its sys.path and directory are still passed)
-        main = sys.modules.get("__main__")
-        sys.modules["__main__"] = ModuleType("__main__")
-        try:
-            return popen_forkserver.Popen(process_obj)
-        finally:
-            if main is None:
-                del sys.modules["__main__"]
-            else:
-                sys.modules["__main__"] = main
+        _leave_main_out(process_obj.name)
+        return popen_forkserver.Popen(process_obj)
+
+
+_MAINLESS: set[str] = set()
+"""The names of the load workers launched: their preparation data has no `__main__`."""
+_installing = threading.Lock()
+
+
+def _leave_main_out(name: str) -> None:
+    """Have `multiprocessing.spawn.get_preparation_data`, which tells a child what to set
+    up before it runs, leave `__main__` out for the process `name`. The function is
+    wrapped once per process; the wrapper changes nothing for any other process, and
+    nothing in this process's own `__main__` changes."""
+    with _installing:
+        _MAINLESS.add(name)
+        if getattr(spawn.get_preparation_data, "_runreplay", False):
+            return
+        original = spawn.get_preparation_data
+
+        def get_preparation_data(name: str) -> dict[str, Any]:
+            data = original(name)
+            if name in _MAINLESS:
+                data.pop("init_main_from_path", None)
+                data.pop("init_main_from_name", None)
+            return data
+
+        get_preparation_data._runreplay = True  # type: ignore[attr-defined]
+        spawn.get_preparation_data = get_preparation_data
 
 
 class _WorkerContext(ForkServerContext):
@@ -247,7 +266,7 @@ def _start_fork_server() -> None:
     after a first load in this process). It imports WORKER_PRELOAD for ~0.4 s on a core of
     its own: started before this process imports the loader (as long), a first load in a
     fresh process, such as `runreplay load`, does both imports at once."""
-    _worker_context()
+    _worker_context()  # sets what the fork server imports
     forkserver.ensure_running()
 
 

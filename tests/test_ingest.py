@@ -387,6 +387,7 @@ def test_worker_processes_keep_the_load_all_or_nothing(store, tmp_path, monkeypa
 
 UNGUARDED_SCRIPT = """
 import sys
+from multiprocessing import spawn
 
 import runreplay
 from runreplay import store as store_module
@@ -396,6 +397,8 @@ print("script ran")
 with runreplay.open(sys.argv[1]) as store:
     result = store.load(sys.argv[2], workers=2, progress=False)
 print("loaded", result.runs, "runs")
+others = spawn.get_preparation_data("a process of the script's own")
+print("its own processes still prepare main:", any(key.startswith("init_main") for key in others))
 """
 
 
@@ -414,7 +417,11 @@ def test_a_script_without_a_main_guard_loads_with_workers(tmp_path, sample_path,
     )
     assert done.returncode == 0, done.stderr
     runs = sum(1 for text in sample_path.read_bytes().splitlines() if text.strip())
-    assert done.stdout.splitlines() == ["script ran", f"loaded {runs} runs"]
+    assert done.stdout.splitlines() == [
+        "script ran",
+        f"loaded {runs} runs",
+        "its own processes still prepare main: True",
+    ]
 
 
 FORK_SERVER_FIRST = """
