@@ -218,11 +218,15 @@ class _WorkerProcess(ForkServerProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> Any:  # noqa: N802 (multiprocessing's name)
         _leave_main_out(process_obj.name)
-        return popen_forkserver.Popen(process_obj)
+        try:
+            return popen_forkserver.Popen(process_obj)
+        finally:
+            _MAINLESS.discard(process_obj.name)
 
 
 _MAINLESS: set[str] = set()
-"""The names of the load workers launched: their preparation data has no `__main__`."""
+"""The names of the load workers being launched: their preparation data has no
+`__main__`."""
 _installing = threading.Lock()
 
 
