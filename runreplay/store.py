@@ -347,6 +347,23 @@ def _batches(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@contextmanager
+def _interrupts_as_keyboard_interrupt() -> Iterator[None]:
+    """Let a load's DuckDB queries stop on Ctrl-C as everything else does. DuckDB's Python
+    client turns the KeyboardInterrupt of a query it stops into RuntimeError("Query
+    interrupted") (and `connection.interrupt()` into InterruptException): the CLI printed
+    a traceback, and a script or notebook saw an error rather than an interrupt. The
+    transaction rolls back either way."""
+    try:
+        yield
+    except (duckdb.InterruptException, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and str(error) != "Query interrupted":
+            raise
+        raise KeyboardInterrupt(
+            "the load was interrupted before it committed: nothing from it is in the store"
+        ) from None
+
+
 def _batch_number(path: str) -> int:
     """The batch number in a staged file's name (`runs-000012.parquet` -> 12)."""
     return int(path.rsplit("-", 1)[1].split(".", 1)[0])
@@ -644,10 +661,11 @@ class Store:
                 ingest.forget_known()  # a load in this process keeps no keys once it is read
             if bar is not None:  # every record is read: say what the wait is for
                 bar.set_description("writing to the store", refresh=True)
-            excluded, replaced = self._settle(
-                staged, seen, replace, problem, result, store_has_runs
-            )
-            self._commit_staged(staged, excluded, replaced, result)
+            with _interrupts_as_keyboard_interrupt():
+                excluded, replaced = self._settle(
+                    staged, seen, replace, problem, result, store_has_runs
+                )
+                self._commit_staged(staged, excluded, replaced, result)
         result.replaced = len(replaced)
         result.seconds = time.perf_counter() - started
         return result

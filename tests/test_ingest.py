@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 import tempfile
+import time
+from pathlib import Path
 
 import orjson
 import pyarrow as pa
@@ -383,6 +386,98 @@ def test_worker_processes_keep_the_load_all_or_nothing(store, tmp_path, monkeypa
     assert store.counts()["runs"] == 0
     result = store.load(path, workers=2, on_error="skip")
     assert (result.runs, result.skipped, len(result.errors)) == (20, 20, 1)
+
+
+LONG_QUERY = "SELECT sum(i * 2) FROM range(10000000000) t(i)"  # ~10 s: stopped long before
+
+
+def _stalled_at_events(store_module, started):
+    """Wrap Store._insert_staged so that, as the load inserts run_events, one long DuckDB
+    query runs on the store's connection inside the load's transaction: something to
+    interrupt while DuckDB executes (real inserts of a small load take milliseconds)."""
+    real = store_module.Store._insert_staged
+
+    def insert(self, table, *args, **kwargs):
+        if table == "run_events":
+            started()
+            self.connection.execute(LONG_QUERY).fetchall()
+        return real(self, table, *args, **kwargs)
+
+    return insert
+
+
+def test_an_interrupted_commit_is_a_keyboard_interrupt_and_writes_nothing(
+    store, tmp_path, monkeypatch, sample_path
+):
+    """DuckDB stops a query on `interrupt()` with its own InterruptException; the load
+    rolls back and says it was interrupted, as Ctrl-C anywhere else does."""
+    import threading
+
+    from runreplay import store as store_module
+
+    store.load_records([make_record("run-before")])
+    before = contents(store)
+    running = threading.Event()
+    monkeypatch.setattr(
+        store_module.Store, "_insert_staged", _stalled_at_events(store_module, running.set)
+    )
+    interrupter = threading.Thread(
+        target=lambda: running.wait(60) and (time.sleep(0.2), store.connection.interrupt())
+    )
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt, match="nothing from it is in the store"):
+        store.load(sample_path, workers=1)
+    interrupter.join()
+    assert running.is_set() and contents(store) == before
+    monkeypatch.undo()
+    assert store.load(sample_path).runs > 0  # the store goes on working
+
+
+CTRL_C_SCRIPT = """
+import sys
+
+import runreplay
+from runreplay import store as store_module
+from tests.test_ingest import _stalled_at_events
+
+ready = lambda: print("inserting", flush=True)
+store_module.Store._insert_staged = _stalled_at_events(store_module, ready)
+with runreplay.open(sys.argv[1]) as store:
+    try:
+        store.load(sys.argv[2], progress=False)
+    except KeyboardInterrupt as interrupt:
+        print("KeyboardInterrupt:", interrupt, flush=True)
+    print("runs", store.counts()["runs"], flush=True)
+"""
+
+
+def test_ctrl_c_while_duckdb_writes_is_a_keyboard_interrupt(tmp_path, sample_path):
+    """Ctrl-C (SIGINT) while a load's DuckDB query runs: DuckDB's client raises
+    RuntimeError("Query interrupted"), which the load turns back into KeyboardInterrupt
+    (a script, a notebook and the CLI then stop as they do on any Ctrl-C)."""
+    import signal
+
+    (tmp_path / "ctrl_c.py").write_text(CTRL_C_SCRIPT)
+    child = subprocess.Popen(
+        [sys.executable, str(tmp_path / "ctrl_c.py"), str(tmp_path / "s.duckdb"), str(sample_path)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},  # for tests.*
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "inserting\n"
+        time.sleep(0.2)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert out.splitlines() == [
+        "KeyboardInterrupt: the load was interrupted before it committed: "
+        "nothing from it is in the store",
+        "runs 0",
+    ]
 
 
 UNGUARDED_SCRIPT = """
