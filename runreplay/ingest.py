@@ -110,8 +110,8 @@ the reading process does no work per line and hands on one small object per chun
 class Span(NamedTuple):
     """Whole NDJSON lines of a plain file, by position: the process that builds the batch
     reads them itself (a worker, from the page cache) rather than being sent them through
-    a pipe: ~0.15 s less CPU per 100k runs, the two processes together. The last line of a file
-    may lack its newline: the span counts one."""
+    a pipe: ~0.15 s less CPU per 100k runs, the two processes together. The last line of a
+    file may lack its newline: the span counts one."""
 
     path: str
     offset: int
@@ -175,16 +175,16 @@ def group_records(items: Iterable[tuple], source: str, size: int) -> Iterator[Ch
 
 class _PendingLines:
     """Whole NDJSON lines read but not handed on yet, cut into chunks of exactly `size`
-    lines with C-level searches (no object per line). With a `path` (a plain file) a chunk
-    is the `Span` its lines fill in the file, and only their count and extent are kept;
-    without (a gzip stream), the bytes read are kept and handed on."""
+    lines with C-level searches (no object per line). With `spans` (`source` is a plain
+    file) a chunk is the `Span` its lines fill in the file, and only their count and extent
+    are kept; without (a gzip stream), the bytes read are kept and handed on."""
 
-    def __init__(self, source: str, size: int, path: str | None = None) -> None:
+    def __init__(self, source: str, size: int, spans: bool = False) -> None:
         self.source = source
         self.size = size
-        self.path = path
+        self.spans = spans
         self.parts: list[bytes] = []  # each holds whole lines, each line ending in b"\n"
-        self.offset = 0  # with a path: where the lines held start in the file...
+        self.offset = 0  # with spans: where the lines held start in the file...
         self.length = 0  # ...and how many bytes they take
         self.count = 0  # lines held
         self.first = 1  # the line number of the first line held
@@ -212,7 +212,7 @@ class _PendingLines:
             self._hold(lines, start, len(lines), at, count)
 
     def _hold(self, lines: bytes, start: int, end: int, at: int, count: int) -> None:
-        if self.path is None:
+        if not self.spans:
             self.parts.append(lines[start:end] if start or end < len(lines) else lines)
         else:
             if not self.count:  # held lines are consecutive: a refused line flushes first
@@ -224,8 +224,8 @@ class _PendingLines:
         """Yield the lines held as one chunk (nothing when none are held)."""
         if self.count:
             numbers = range(self.first, self.next_number)
-            if self.path is not None:
-                lines: bytes | Span = Span(self.path, self.offset, self.length, self.count)
+            if self.spans:
+                lines: bytes | Span = Span(self.source, self.offset, self.length, self.count)
             else:
                 lines = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
             yield self.source, "line", numbers, lines
@@ -250,7 +250,7 @@ def _ndjson_chunks(
     gzipped = path.name.lower().endswith(".gz")
     with open(path, "rb") as raw:
         stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gzipped else raw
-        pending = _PendingLines(source, size, None if gzipped else source)
+        pending = _PendingLines(source, size, spans=not gzipped)
         carry: list[bytes] = []  # the start of a line whose end is not read yet
         carried = 0  # its length
         carry_at = 0  # where it starts in the file (plain files)
