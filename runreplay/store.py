@@ -38,7 +38,7 @@ from runreplay.errors import (
     StoreVersionError,
 )
 from runreplay.model import as_utc, format_timestamp, loads
-from runreplay.sources import expand_sources
+from runreplay.sources import SUPPORTED_SUFFIXES, expand_sources, has_suffix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -376,6 +376,46 @@ def _auto_workers(total_bytes: int) -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+_DUCKDB_MAGIC = b"DUCK"
+"""What a DuckDB database file holds at bytes 8-11 (after its header checksum)."""
+
+
+def _check_store_file(path: str) -> None:
+    """Refuse a store path that is not, and cannot become, a DuckDB store file.
+
+    DuckDB attaches an existing CSV, JSON or Parquet file as an in-memory database with a
+    view of the file, so a load into `--db export.ndjson` would report success and keep
+    nothing; a SQLite file would make it download an extension. A new store named like an
+    export would be picked up by later loads of its directory."""
+    target = Path(path)
+    if target.is_dir():
+        raise RunReplayError(
+            f"cannot open store {path!r}: it is a directory; give the path of a store file "
+            "such as runs.duckdb"
+        )
+    if not target.exists():
+        if has_suffix(path, SUPPORTED_SUFFIXES):
+            raise RunReplayError(
+                f"cannot create store {path!r}: the name ends like a run export "
+                f"({', '.join(SUPPORTED_SUFFIXES)}), so loads of its directory would read "
+                "it; name the store file e.g. runs.duckdb"
+            )
+        return
+    try:
+        with target.open("rb") as stream:
+            head = stream.read(12)
+    except OSError as error:
+        raise RunReplayError(f"cannot open store {path!r}: {error.strerror}") from None
+    if head[8:12] != _DUCKDB_MAGIC:
+        hint = (
+            f"it looks like a run export: load it into a store with `runreplay load {path} "
+            "--db runs.duckdb`"
+            if has_suffix(path, SUPPORTED_SUFFIXES)
+            else "give the path of a runreplay store, or a new file name to create one"
+        )
+        raise RunReplayError(f"cannot open store {path!r}: it is not a DuckDB file; {hint}")
+
+
 class Store:
     """Run histories in DuckDB. Create with `runreplay.open(path)`."""
 
@@ -398,6 +438,8 @@ class Store:
                 f"cannot open {self.path!r} read-only: the file does not exist; "
                 "create it first with runreplay.open(path) or `runreplay load`"
             )
+        if self.path != ":memory:":
+            _check_store_file(self.path)
         self._con = duckdb.connect()
         options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
         try:

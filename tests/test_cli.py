@@ -45,6 +45,17 @@ def test_load_then_list_runs_as_json(tmp_path, export, cli_env):
     )
 
 
+def test_an_export_given_as_the_store_is_refused_and_left_alone(tmp_path, export, cli_env):
+    # DuckDB would attach the export as an in-memory database: "loaded 2 run(s)", then nothing
+    before = export.read_bytes()
+    for command in (["load", export], ["runs"], ["diff", "run-1", "run-2"]):
+        result = run_cli(*command, "--db", export, env=cli_env)
+        assert result.returncode == 1, result.stdout
+        assert "Traceback" not in result.stderr
+        assert "it is not a DuckDB file" in result.stderr and "runreplay load" in result.stderr
+    assert export.read_bytes() == before
+
+
 def test_workflows_table(tmp_path, export, cli_env):
     db = tmp_path / "s.duckdb"
     run_cli("load", export, "--db", db, env=cli_env)

@@ -210,6 +210,43 @@ def test_a_foreign_duckdb_file_is_not_taken_over(tmp_path):
         runreplay.open(path)
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("export.ndjson", b'{"runId": "r1"}\n'),
+        ("export.json", b'[{"runId": "r1"}]'),
+        ("export.parquet", b"PAR1" + bytes(16) + b"PAR1"),
+        ("table.csv", b"run_id,status\nr1,FAILED\n"),
+        ("other.sqlite", b"SQLite format 3\x00" + bytes(100)),
+        ("notes.txt", b"hello"),
+        ("empty.duckdb", b""),
+    ],
+)
+def test_a_file_that_is_not_a_duckdb_store_is_refused_and_left_alone(tmp_path, name, content):
+    # DuckDB itself attaches an existing CSV, JSON or Parquet file as an in-memory database:
+    # a load would report success and keep nothing
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(RunReplayError, match="it is not a DuckDB file") as raised:
+        runreplay.open(path)
+    assert str(path) in str(raised.value)
+    assert ("runreplay load" in str(raised.value)) == name.startswith("export")
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_new_store_named_like_an_export_or_a_directory_is_refused(tmp_path):
+    with pytest.raises(RunReplayError, match="name the store file e.g. runs.duckdb"):
+        runreplay.open(tmp_path / "runs.ndjson")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RunReplayError, match="it is a directory"):
+        runreplay.open(tmp_path)
+    with runreplay.open(tmp_path / "runs.ndjson.duckdb") as store:  # a store's own name
+        store.load_records([make_record()])
+    with runreplay.open(tmp_path / "runs.ndjson.duckdb", read_only=True) as store:
+        assert len(store.runs()) == 1
+
+
 def test_read_only_store_refuses_to_load(tmp_path):
     path = tmp_path / "s.duckdb"
     runreplay.open(path).close()
