@@ -28,13 +28,19 @@ def expand_sources(sources: Iterable[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for source in sources:
         text = os.fspath(source)
-        if any(char in text for char in "*?["):
+        path = Path(text)
+        if any(char in text for char in "*?[") and not path.exists():  # runs[2026].ndjson
             matched = sorted(globlib.glob(text, recursive=True))
             if not matched:
                 raise SourceError(f"the glob {text!r} matches no file; check the pattern")
-            files.extend(Path(m) for m in matched if has_suffix(m, SUPPORTED_SUFFIXES))
+            exports = [Path(m) for m in matched if has_suffix(m, SUPPORTED_SUFFIXES)]
+            if not exports:
+                raise SourceError(
+                    f"the glob {text!r} matches {len(matched)} file(s) but no run export "
+                    f"({', '.join(SUPPORTED_SUFFIXES)}); check the pattern"
+                )
+            files.extend(exports)
             continue
-        path = Path(text)
         if path.is_dir():
             found = sorted(
                 p for p in path.rglob("*") if p.is_file() and has_suffix(p.name, SUPPORTED_SUFFIXES)

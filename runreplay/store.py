@@ -11,6 +11,7 @@ asset_state. Times are stored as UTC TIMESTAMPTZ; DataFrames carry UTC-aware dat
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import tempfile
@@ -416,6 +417,56 @@ def _check_store_file(path: str) -> None:
         raise RunReplayError(f"cannot open store {path!r}: it is not a DuckDB file; {hint}")
 
 
+def _locked_message(path: str, error: str, read_only: bool) -> str:
+    """What to do when another process holds the store file (DuckDB's lock error)."""
+    holder = error.split("(PID", 1)
+    pid = f" (PID{holder[1].split(')')[0]})" if len(holder) > 1 else ""
+    server = (
+        "if that process is `runreplay serve`, ask the server instead (`--api URL` on the "
+        "command line, runreplay.CoreAPI in Python)"
+    )
+    if read_only:
+        return (
+            f"{path!r} is open for writing in another process{pid}, and DuckDB lets no other "
+            f"process read a file while one writes it: close the store there; {server}."
+        )
+    return (
+        f"{path!r} is in use by another process{pid}. DuckDB lets one process write a file "
+        "at a time: close the store in the other process; if this process only reads, open "
+        f"it with read_only=True (the command line's read commands do); {server}."
+    )
+
+
+def _snapshot(record: Any) -> Any:
+    """The record as it is now: its dicts and lists copied (not the values in them).
+
+    load_records holds records until a batch is full, so a generator that yields one dict
+    and changes it between yields would otherwise load the last version only (as repeats);
+    ~25 us a record, a fifth of what loading it costs. Nested beyond the stack, a record
+    is kept as is: validation rejects it."""
+    try:
+        return _copy_containers(record)
+    except RecursionError:
+        return record
+
+
+def _check_run_id(run_id: Any) -> None:
+    if not isinstance(run_id, str):
+        raise RunReplayError(
+            f"a run id is a string, got {type(run_id).__name__} {run_id!r}; "
+            "pass the runId as text, e.g. 'run-000345'"
+        )
+
+
+def _copy_containers(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy_containers(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_containers(item) for item in value]
+    return value
+
+
 class Store:
     """Run histories in DuckDB. Create with `runreplay.open(path)`."""
 
@@ -447,15 +498,15 @@ class Store:
         except duckdb.IOException as error:
             self._con.close()
             if "lock" in str(error).lower():
-                holder = str(error).split("(PID", 1)
-                pid = f" (PID{holder[1].split(')')[0]})" if len(holder) > 1 else ""
-                raise StoreLocked(
-                    f"{self.path!r} is in use by another process{pid}. DuckDB lets one "
-                    "process write a file at a time: close the store in the other process, "
-                    "or, if every process only reads, open it with read_only=True "
-                    "(`--read-only` on the command line)."
-                ) from None
+                raise StoreLocked(_locked_message(self.path, str(error), read_only)) from None
             raise RunReplayError(f"cannot open store {self.path!r}: {error}") from None
+        except duckdb.ResourceInUseException:  # attached by another Store of this process
+            self._con.close()
+            raise StoreLocked(
+                f"{self.path!r} is open already in this process (another runreplay Store, "
+                "e.g. from an earlier run of a notebook cell): use that store, or close it "
+                "first (store.close(), or open stores in a `with` block)"
+            ) from None
         except BaseException:
             self._con.close()
             raise
@@ -630,7 +681,7 @@ class Store:
             for number, record in enumerate(records, start=1):
                 if bar is not None:
                     bar.update(1)
-                yield "record", number, record
+                yield "record", number, _snapshot(record)
 
         try:
             result = self._ingest(
@@ -1016,6 +1067,17 @@ class Store:
 
         `search` keeps the runs whose id contains it (case-insensitive, no wildcards).
         """
+        for name, value in (("workflow", workflow), ("status", status), ("search", search)):
+            if value is not None and not isinstance(value, str):
+                raise RunReplayError(f"{name} must be a string, got {value!r}")
+        if limit is not None:
+            try:
+                count = operator.index(limit)  # numpy integers too, not floats
+            except TypeError:
+                count = -1
+            if count < 0:
+                raise RunReplayError(f"limit must be a whole number >= 0 (or None), got {limit!r}")
+            limit = count
         conditions, params = [], []
         if search:
             conditions.append("contains(lower(run_id), lower(?))")
@@ -1036,7 +1098,7 @@ class Store:
         limit_sql = ""
         if limit is not None:
             limit_sql = "LIMIT ?"
-            params.append(int(limit))
+            params.append(limit)
         return self.sql(
             f"""
             SELECT run_id, workflow_id, status, created_at, started_at, finished_at,
@@ -1064,6 +1126,7 @@ class Store:
 
     def run(self, run_id: str) -> dict:
         """The run record as a dict, equal to the normalised record that was loaded."""
+        _check_run_id(run_id)
         row = self._con.execute(
             """
             SELECT run_id, workflow_id, run_key, partition_key, status, created_at, started_at,
@@ -1137,6 +1200,7 @@ class Store:
 
     def has_run(self, run_id: str) -> bool:
         """True when the store holds `run_id`."""
+        _check_run_id(run_id)
         return bool(
             self._con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
         )

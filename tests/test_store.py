@@ -278,11 +278,76 @@ def test_second_process_gets_a_clear_lock_error(tmp_path):
             runreplay.open(path)
         message = str(raised.value)
         assert "in use by another process" in message and "read_only=True" in message
-        assert "Conflicting lock" not in message
+        assert "Conflicting lock" not in message and "--read-only" not in message
+        with pytest.raises(StoreLocked) as raised:
+            runreplay.open(path, read_only=True)
+        message = str(raised.value)
+        assert "open for writing in another process" in message and "--api URL" in message
+        assert "read_only=True" not in message  # the advice it already followed
     finally:
         holder.communicate("done\n", timeout=30)
     with runreplay.open(path) as store:  # the lock is gone with the other process
         assert store.counts()["runs"] == 0
+
+
+def test_load_records_keeps_each_record_as_it_was_yielded(store):
+    # a generator that reuses one dict (and one nested dict) between yields
+    def reused():
+        record = make_record("r0", parameters={"batch": {"size": 0}})
+        for index in range(7):
+            record["runId"] = f"r{index}"
+            record["parameters"]["batch"]["size"] = index
+            record["history"].append({"seq": index, "at": record["createdAt"], "status": "RUNNING"})
+            yield record
+
+    result = store.load_records(reused())
+    assert (result.runs, result.skipped) == (7, 0)
+    for index in range(7):
+        run = store.run(f"r{index}")
+        assert run["parameters"] == {"batch": {"size": index}}
+        assert [event["seq"] for event in run["history"]][-1] == index
+        assert len(run["history"]) == len(make_record()["history"]) + index + 1
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda store: store.runs(limit=-1), "limit must be a whole number >= 0"),
+        (lambda store: store.runs(limit=2.5), "limit must be a whole number >= 0"),
+        (lambda store: store.runs(status=3), "status must be a string, got 3"),
+        (lambda store: store.runs(workflow=["a"]), "workflow must be a string"),
+        (lambda store: store.run(5), "a run id is a string, got int 5"),
+        (lambda store: store.has_run(None), "a run id is a string, got NoneType"),
+        (lambda store: store.stale_assets(5), "a run id is a string"),
+        (lambda store: store.diff("r1", 5), "a run id is a string"),
+    ],
+)
+def test_bad_query_arguments_say_what_to_pass(store, call, message):
+    store.load_records([make_record("r1")])
+    with pytest.raises(RunReplayError, match=message):
+        call(store)
+
+
+def test_runs_limit_takes_numpy_integers_and_zero(store):
+    import numpy as np
+
+    store.load_records([make_record(f"r{index}") for index in range(3)])
+    assert len(store.runs(limit=np.int64(2))) == 2
+    assert store.runs(limit=0).empty
+
+
+def test_a_store_open_twice_in_one_process_says_to_reuse_or_close_it(tmp_path):
+    # what re-running a notebook cell that opens the store does
+    path = tmp_path / "s.duckdb"
+    first = runreplay.open(path)
+    first.load_records([make_record("r1")])
+    for read_only in (False, True):
+        with pytest.raises(StoreLocked, match="open already in this process.*store.close"):
+            runreplay.open(path, read_only=read_only)
+    assert first.counts()["runs"] == 1  # the first store still works
+    first.close()
+    with runreplay.open(path) as again:
+        assert again.counts()["runs"] == 1
 
 
 def test_reported_freshness_overrides_older_snapshots(store):
