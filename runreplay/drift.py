@@ -863,8 +863,10 @@ class Bisect:
 
     @property
     def top_suspect(self) -> str | None:
-        """The best-ranked suspect path, or None when no input changed."""
-        return None if self.suspects.empty else str(self.suspects["path"].iloc[0])
+        """The best-ranked non-volatile suspect path, or None when no input changed but
+        volatile ones (a trace id or host differs in every pair of runs: no cause)."""
+        steady = self.suspects[~self.suspects["volatile"].astype(bool)]
+        return None if steady.empty else str(steady["path"].iloc[0])
 
     @property
     def summary(self) -> str:
@@ -1282,6 +1284,13 @@ def _bisect_summary_line(found: Bisect) -> str:
         text += f", {_plural(found.runs_between, 'run')} between"
     if found.suspects.empty:
         return text + f"; no {' or '.join(found.sections)} path differs between them"
+    if found.top_suspect is None:
+        shown = ", ".join(found.suspects["path"].head(3))
+        more = "" if len(found.suspects) <= 3 else ", ..."
+        return text + (
+            f"; only volatile paths differ between them ({shown}{more}): no suspect; "
+            "look at the run diff, or at runs further back"
+        )
     row = found.suspects.iloc[0]
     change = "absent" if row["after"] is None else row["after"]
     before = "absent" if row["before"] is None else row["before"]

@@ -395,6 +395,16 @@ def test_bisect_finds_the_pair_and_ranks_the_planted_cause_first(planted):
     assert suspects["rank"].tolist() == [1, 2, 3, 4]
 
 
+def test_bisect_names_no_suspect_when_only_volatile_paths_differ(sample_store):
+    # hourly-sync fails now and then with no input change: only its trace id and host differ
+    found = sample_store.bisect("hourly-sync")
+    assert not found.suspects.empty and found.suspects["volatile"].all()
+    assert found.top_suspect is None
+    assert "only volatile paths differ between them (" in found.summary
+    assert "no suspect" in found.summary and "association" not in found.summary
+    assert found.to_dict()["topSuspect"] is None
+
+
 def test_bisect_returns_the_run_diff_of_the_pair(planted):
     found = bisect(planted, "etl")
     assert isinstance(found.run_diff, RunDiff)
