@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -160,7 +162,8 @@ def sample(runs_per_workflow: int, seed: int, workflows_: tuple[str, ...], outpu
     records = sample_module.generate(
         workflows=tuple(chosen), runs_per_workflow=runs_per_workflow, seed=seed
     )
-    count = sample_module.write_ndjson(output, records)
+    with _writing(output):
+        count = sample_module.write_ndjson(output, records)
     click.echo(f"wrote {count} runs to {output}")
 
 
@@ -175,8 +178,21 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         click.echo(text)
     else:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        with _writing(output):
+            Path(output).write_text(text if text.endswith("\n") else text + "\n", "utf-8")
         click.echo(f"wrote {output}", err=True)
+
+
+@contextmanager
+def _writing(output: str) -> Iterator[None]:
+    """An OSError while writing `output` as one clear line (via _fail_cleanly)."""
+    try:
+        yield
+    except OSError as error:
+        raise RunReplayError(
+            f"cannot write {output!r}: {error.strerror or error}; check that its directory "
+            "exists and that you may write there"
+        ) from None
 
 
 FORMAT_CHOICE = click.Choice(["text", "markdown", "html", "json"])
@@ -397,7 +413,8 @@ def replay(run_id: str, api_url: str | None, token: str | None, allow_stale_asse
     --yes the command exits with status 3.
     """
     with _api(api_url, token) as api:
-        result = api.replay(run_id, allow_stale_assets, idempotency_key)
+        key = _confirmed_key(idempotency_key) if allow_stale_assets else idempotency_key
+        result = api.replay(run_id, allow_stale_assets, key)
         if result.status == "stale_assets":
             _echo_stale(run_id, result.stale_assets)
             if not yes:
@@ -411,13 +428,25 @@ def replay(run_id: str, api_url: str | None, token: str | None, allow_stale_asse
                 if not click.confirm("Replay anyway, with these stale assets?", err=True):
                     click.echo("not replayed", err=True)
                     sys.exit(STALE_EXIT)
-            confirmed_key = f"{idempotency_key}:confirmed" if idempotency_key else None
-            result = api.replay(run_id, True, confirmed_key)
+            result = api.replay(run_id, True, _confirmed_key(idempotency_key))
     run = result.run
     click.echo(
         f"enqueued {run['runId']} (replay of {run_id}, runKey {run['runKey']}, "
         f"status {run['status']}); audit #{result.audit_id}"
     )
+
+
+def _confirmed_key(idempotency_key: str | None) -> str | None:
+    """The Idempotency-Key of a replay confirmed despite stale assets: not the key of the
+    refused request (the server would see the key reused for another request), the same
+    however it was confirmed (--yes, the prompt, --allow-stale-assets), and within the
+    header's 255 characters."""
+    if idempotency_key is None:
+        return None
+    confirmed = f"{idempotency_key}:confirmed"
+    if len(confirmed) <= 255:
+        return confirmed
+    return f"{hashlib.sha256(idempotency_key.encode()).hexdigest()}:confirmed"
 
 
 def _echo_stale(run_id: str, stale_assets: list[dict]) -> None:

@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from runreplay.diff import SECTIONS, describe_event
 from runreplay.errors import RunReplayError
+from runreplay.model import as_utc
 from runreplay.paths import keyed_segment
 
 if TYPE_CHECKING:
@@ -366,6 +367,7 @@ def _cell_run(moment: Any, run_id: str | None) -> str:
 def _window_text(since: Any, until: Any) -> str:
     if since is None and until is None:
         return "all runs"
+    since, until = as_utc(since), as_utc(until)  # naive times are UTC, as in queries
     return f"runs from {_cell_time(since) or 'the start'} to {_cell_time(until) or 'now'}"
 
 

@@ -200,6 +200,34 @@ def test_drift_all_is_one_row_per_workflow(sample_db, cli_env):
     assert sorted(row["workflowId"] for row in rows) == ["hourly-sync", "ml-train", "nightly-etl"]
 
 
+def test_drift_all_takes_a_date_without_a_zone_as_utc(sample_db, cli_env):
+    for fmt in ("text", "markdown", "json", "html"):
+        naive = run_cli(
+            "drift", "--all", "--since", "2026-10-01", "--until", "2026-10-20", "--db", sample_db,
+            "--format", fmt, env=cli_env,
+        )  # fmt: skip
+        zoned = run_cli(
+            "drift", "--all", "--since", "2026-10-01T00:00:00Z", "--until", "2026-10-20T00:00Z",
+            "--db", sample_db, "--format", fmt, env=cli_env,
+        )  # fmt: skip
+        assert naive.returncode == 0 and "Traceback" not in naive.stderr, naive.stderr
+        assert naive.stdout == zoned.stdout
+
+
+@pytest.mark.parametrize("command", ["diff", "drift", "sample"])
+def test_an_output_file_that_cannot_be_written_is_one_line(sample_db, tmp_path, cli_env, command):
+    target = tmp_path / "missing" / "report.out"
+    args = {
+        "diff": ("diff", "run-000345", "run-000347", "--db", sample_db, "--format", "html"),
+        "drift": ("drift", "nightly-etl", "--db", sample_db),
+        "sample": ("sample", "--runs", "2"),
+    }[command]
+    result = run_cli(*args, "-o", target, env=cli_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"cannot write '{target}': No such file or directory" in result.stderr
+    assert not (tmp_path / "missing").exists()
+
+
 def test_drift_needs_a_workflow_or_all(sample_db, cli_env):
     assert run_cli("drift", "--db", sample_db, env=cli_env).returncode == 2
     both = run_cli("drift", "nightly-etl", "--all", "--db", sample_db, env=cli_env)
