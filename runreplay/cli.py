@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,6 +78,14 @@ def _jsonable(value: Any) -> Any:
 @click.version_option(runreplay.__version__, prog_name="runreplay")
 def main() -> None:
     """Compare, analyse and replay workflow runs stored in DuckDB."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM (`kill`, a supervisor, a CI timeout) ends a command the way Ctrl-C does:
+    by an exception, so a load removes its staged files and stops its workers (without
+    this, Python ends at once and leaves both behind); the store keeps what it held."""
+    raise SystemExit(128 + signum)
 
 
 @main.command()

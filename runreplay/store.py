@@ -14,6 +14,7 @@ from __future__ import annotations
 import operator
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from runreplay import __version__
+from runreplay import __version__, lifeline
 from runreplay.errors import (
     DuplicateRunError,
     InvalidRunRecord,
@@ -55,7 +56,7 @@ each full row group to the file as it inserts, on all threads; what is left over
 written at commit, on one thread. With smaller groups that tail is small: a 100k-run load
 commits in ~0.03 s instead of ~0.45 s (its runs never filled a default group), ~11 % of
 the whole load. It is an ATTACH option, not kept in the file, so every open passes it."""
-WORKER_PRELOAD = ("runreplay.ingest", "pandas")
+WORKER_PRELOAD = ("runreplay.ingest", "runreplay.lifeline", "pandas")
 """Imported once by the fork server the load workers start from. pyarrow imports pandas
 on its first conversion of a Python list (~0.2 s), so without it every worker would."""
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
@@ -290,7 +291,9 @@ def _batches(
         for number, chunk in enumerate(chunks):
             yield ingest.build_batch(chunk, check_json, staging, number, known)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=_worker_context())
+    pool = ProcessPoolExecutor(
+        workers, mp_context=_worker_context(), initializer=lifeline.hold, initargs=(os.getpid(),)
+    )
     numbered = enumerate(chunks)
     taking = threading.Lock()  # numbered is read by this thread and the starter
     pending: dict[int, Batch | Future] = {}  # by batch number, until yielded
@@ -363,6 +366,26 @@ def _interrupts_as_keyboard_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt(
             "the load was interrupted before it committed: nothing from it is in the store"
         ) from None
+
+
+_STAGING_PREFIX = "runreplay-load-"
+"""A load stages its batches in `{tempdir}/runreplay-load-{pid}-{random}`."""
+
+
+def _sweep_orphaned_staging() -> None:
+    """Delete the staging directories of loads whose process is gone: a load killed with
+    SIGKILL (or SIGTERM outside the CLI) cannot clean up after itself, and its staged
+    Parquet files are about the size of what it loaded."""
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(_STAGING_PREFIX):
+            continue
+        owner = entry.name[len(_STAGING_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not lifeline.alive(int(owner)):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _batch_number(path: str) -> int:
@@ -723,7 +746,10 @@ class Store:
         self._writable()
         started = time.perf_counter()
         result = ingest.LoadResult()
-        store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchall()[0][0]
+        _sweep_orphaned_staging()
+        with _interrupts_as_keyboard_interrupt():
+            store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchall()
+        store_has_runs = store_has_runs[0][0]
 
         def problem(error: InvalidRunRecord) -> None:
             if on_error == "raise":
@@ -737,8 +763,9 @@ class Store:
         # (appending batch by batch inside the transaction would hold them all in memory).
         staged: list[dict[str, str]] = []  # per batch: table -> staged Parquet file
         seen: list[str] = []  # per batch: the runs the store holds already (not staged)
-        with tempfile.TemporaryDirectory(prefix="runreplay-load-") as staging:
-            known = self._known_runs(staging, load_bytes) if store_has_runs else None
+        with tempfile.TemporaryDirectory(prefix=f"{_STAGING_PREFIX}{os.getpid()}-") as staging:
+            with _interrupts_as_keyboard_interrupt():
+                known = self._known_runs(staging, load_bytes) if store_has_runs else None
             batches = _batches(chunks, check_json, workers, staging, known)
             try:
                 for batch in batches:

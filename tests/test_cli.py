@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 
 import orjson
 import pytest
@@ -283,3 +285,33 @@ def test_bisect_with_failing_expression_as_json(sample_db, cli_env):
     assert (found["good"]["runId"], found["bad"]["runId"]) == ("run-000322", "run-000324")
     assert found["suspects"][0]["path"] == "context.image"
     assert found["runDiff"]["runs"]["base"]["runId"] == "run-000322"
+
+
+def test_sigterm_stops_a_load_cleanly(tmp_path, cli_env):
+    """`kill PID` ends `runreplay load` as Ctrl-C does: staged files removed, nothing
+    written, no traceback (Python's default for SIGTERM left the staging behind)."""
+    from runreplay import sample
+
+    source = tmp_path / "runs.ndjson"
+    sample.write_ndjson(source, sample.generate(runs_per_workflow=12000, seed=3))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    load = subprocess.Popen(
+        [str(RUNREPLAY_BIN), "load", source, "--db", tmp_path / "s.duckdb", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**cli_env, "TMPDIR": str(temp)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list(temp.glob("runreplay-load-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(temp.glob("runreplay-load-*")), "the load never started staging"
+        load.send_signal(signal.SIGTERM)
+        out, err = load.communicate(timeout=60)
+    finally:
+        load.kill()
+    assert "Traceback" not in err, err
+    assert load.returncode == 128 + signal.SIGTERM or (load.returncode == 1 and "Aborted!" in err)
+    assert list(temp.glob("runreplay-load-*")) == []
+    listed = run_cli("runs", "--db", tmp_path / "s.duckdb", "--format", "json", env=cli_env)
+    assert orjson.loads(listed.stdout) == []

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import orjson
 import pytest
@@ -399,3 +403,88 @@ def test_the_store_keeps_small_row_groups_every_time_it_opens(tmp_path):
         assert spill["directory"][0] == f"{path}.tmp"
     with runreplay.open(path, read_only=True) as store:
         assert store.sql("SELECT count(*) AS n FROM scratch")["n"][0] == rows + 10
+
+
+# -- a killed load leaves nothing running ----------------------------------------------
+
+KILLED_LOAD = """
+import sys, time
+import runreplay
+from runreplay import store as store_module
+
+batches = store_module._batches
+
+
+def stalled(*args, **kwargs):  # three batches (workers built two), then hang as if slow
+    for number, batch in enumerate(batches(*args, **kwargs)):
+        yield batch
+        if number == 2:
+            print("working", flush=True)
+            time.sleep(600)
+
+
+store_module._batches = stalled
+store = runreplay.open(sys.argv[1])
+store.load(sys.argv[2], workers=2, progress=False)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _running(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid)]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_load_leaves_no_worker_running_and_its_staging_is_swept(tmp_path, monkeypatch):
+    """Workers come from the fork server and held their own task queue open: when the
+    loading process was SIGKILLed they waited forever, keeping the fork server alive."""
+    from runreplay import sample
+
+    source = tmp_path / "runs.ndjson"
+    sample.write_ndjson(source, sample.generate(runs_per_workflow=7000, seed=3))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "killed.py").write_text(KILLED_LOAD)
+    load = subprocess.Popen(
+        [sys.executable, "killed.py", str(tmp_path / "s.duckdb"), str(source)],
+        cwd=tmp_path, stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)},
+    )  # fmt: skip
+    try:
+        assert load.stdout.readline().strip() == "working"
+        spawned = _children(load.pid)
+        spawned += [worker for server in spawned for worker in _children(server)]
+        assert len(spawned) >= 3  # the fork server (and resource tracker) and 2 workers
+        load.kill()
+        load.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _running(spawned) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _running(spawned) == []
+    finally:
+        load.kill()
+    staging = [path.name for path in temp.glob("runreplay-load-*")]
+    assert [name.split("-")[2] for name in staging] == [str(load.pid)]  # never removed
+    (temp / "runreplay-load-notes").mkdir()  # not a staging directory: left alone
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with runreplay.open(tmp_path / "next.duckdb") as store:
+        store.load_records([make_record()])
+    assert [path.name for path in temp.glob("runreplay-load-*")] == ["runreplay-load-notes"]
