@@ -13,16 +13,20 @@ bad records, and stages the rows `RowBatch` builds as Parquet for the store to i
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gc
 import gzip
 import hashlib
 import io
+import math
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -44,6 +48,7 @@ from runreplay.model import (
     normalize_record,
 )
 from runreplay.paths import flatten, key_segment
+from runreplay.paths import join as join_path
 from runreplay.sources import JSON_SUFFIXES, NDJSON_SUFFIXES
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024
@@ -243,6 +248,18 @@ class _PendingLines:
 
 _NON_BLANK = re.compile(rb"\S")
 
+_BOM = codecs.BOM_UTF8
+"""A UTF-8 byte order mark: skipped at the very start of an NDJSON or JSON file (Windows
+tools write one), refused anywhere else."""
+
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+"""What reading a damaged gzip stream raises: a bad header or CRC, an early end, a corrupt
+deflate block."""
+
+
+def _gzip_corrupt_message(error: Exception) -> str:
+    return f"the gzip stream is corrupt ({error}); re-export the file"
+
 
 def _ndjson_chunks(
     path: Path, source: str, size: int, progress: _Progress | None, base: int
@@ -258,8 +275,13 @@ def _ndjson_chunks(
         skipping = False  # inside a line longer than MAX_RECORD_BYTES, not kept
         any_record = False
         try:
+            head = stream.read(len(_BOM))  # a BOM is skipped; other bytes start the first block
+            if head == _BOM:
+                head, position = b"", len(_BOM)
             while True:
                 block = stream.read(READ_BYTES)
+                if head:
+                    block, head = head + block, b""
                 if not block:
                     break
                 block_at, position = position, position + len(block)
@@ -291,8 +313,8 @@ def _ndjson_chunks(
                     if carried > MAX_RECORD_BYTES:
                         yield from pending.problem(_too_long())
                         carry, carried, skipping = [], 0, True
-        except (gzip.BadGzipFile, EOFError) as error:
-            yield from pending.problem(f"the gzip stream is corrupt ({error}); re-export the file")
+        except _GZIP_ERRORS as error:  # the lines before it are whole: they load
+            yield from pending.problem(_gzip_corrupt_message(error))
             return
         if carry:  # the last line has no newline
             last = b"".join(carry)
@@ -328,9 +350,26 @@ def _too_long() -> str:
 
 
 def _read_json(path: Path) -> Iterator[tuple]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        content = stream.read()
+    if path.name.lower().endswith(".gz"):
+        parts: list[bytes] = []
+        with gzip.open(path, "rb") as stream:
+            try:
+                while block := stream.read(READ_BYTES):
+                    parts.append(block)
+            except _GZIP_ERRORS as error:  # the document is cut short: no record of it loads
+                line = sum(part.count(b"\n") for part in parts) + 1  # the first not read whole
+                yield (
+                    "line",
+                    line,
+                    RecordProblem(_gzip_corrupt_message(error), source=str(path), line=line),
+                )
+                return
+        content = b"".join(parts)
+    else:
+        with open(path, "rb") as stream:
+            content = stream.read()
+    if content.startswith(_BOM):
+        content = content[len(_BOM) :]
     if not content.strip():
         yield (
             "record",
@@ -345,12 +384,12 @@ def _read_json(path: Path) -> Iterator[tuple]:
     try:
         document = orjson.loads(content)
     except orjson.JSONDecodeError as error:
-        line = content[: error.pos].count(b"\n") + 1 if error.pos is not None else None
+        line, column, why = _where_json_fails(error, content)
         yield (
             "line",
             line,
             RecordProblem(
-                f"not valid JSON ({error.msg} at character {error.pos}); fix the file",
+                f"not valid JSON at column {column} ({why}); fix the file",
                 source=str(path),
                 line=line,
             ),
@@ -380,32 +419,188 @@ def _read_json(path: Path) -> Iterator[tuple]:
         )
 
 
-def _read_parquet(path: Path) -> Iterator[tuple]:
-    import pyarrow.parquet as pq
+def _where_json_fails(error: orjson.JSONDecodeError, text: bytes) -> tuple[int, int, str]:
+    """Where `text` stops being JSON, as 1-based line and column (in characters, as an
+    editor counts them), and why. orjson's `pos` counts characters, not bytes (so a byte
+    count of the text before it is off wherever the text is not ASCII), and on text that
+    is not UTF-8 it points nowhere. The error path only."""
+    if not error.doc and text:  # orjson decoded nothing: the text is not UTF-8
+        try:
+            text.decode()
+        except UnicodeDecodeError as bad:
+            start = bad.start
+            line_start = text.rfind(b"\n", 0, start) + 1
+            return (
+                text.count(b"\n", 0, start) + 1,
+                len(text[line_start:start].decode()) + 1,
+                f"byte 0x{text[start]:02x} is not UTF-8 text",
+            )
+    return error.lineno, error.colno, error.msg
 
+
+def _read_parquet(path: Path) -> Iterator[tuple]:
+    source = str(path)
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:
         yield (
             "row",
             1,
-            RecordProblem(f"not a readable Parquet file ({error})", source=str(path), line=1),
+            RecordProblem(f"not a readable Parquet file ({error})", source=source, line=1),
         )
         return
+    checked = [  # the columns whose values may be ones JSON cannot hold
+        index
+        for index, column in enumerate(parquet.schema_arrow)
+        if _may_hold_non_json(column.type)
+        and not (column.name in _JSON_COLUMNS and _is_binary(column.type))  # JSON text
+    ]
+    batches = parquet.iter_batches(batch_size=2048)
     number = 0
-    for batch in parquet.iter_batches(batch_size=2048):
-        for row in batch.to_pylist():
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as error:  # a damaged page, wherever it is
+            where = f"after row {number}" if number else "from its first row"
+            raise SourceError(
+                f"cannot read {source!r} {where} ({str(error).rstrip('.')}); the file is "
+                "damaged: export it again"
+            ) from None
+        if batch is None:
+            break
+        suspects = _suspect_rows(batch, checked) if checked else ()
+        for index, row in enumerate(batch.to_pylist()):
             number += 1
-            yield "row", number, _from_parquet_row(row)
+            found = _first_non_json(row) if index in suspects else None
+            if found is None:
+                yield "row", number, _from_parquet_row(row)
+            else:
+                run_id = row.get("runId")
+                yield (
+                    "row",
+                    number,
+                    RecordProblem(
+                        found[1],
+                        source=source,
+                        line=number,
+                        run_id=run_id if isinstance(run_id, str) else None,
+                        field=found[0],
+                    ),
+                )
     if number == 0:
-        yield "row", 1, RecordProblem("the file holds no rows", source=str(path), line=1)
+        yield "row", 1, RecordProblem("the file holds no rows", source=source, line=1)
 
 
 _JSON_COLUMNS = frozenset(OBJECT_SECTIONS + ("history", "assets"))
 
+_NOT_JSON = {
+    Decimal: "a decimal is not a JSON value; cast the column to double or string",
+    bytes: "binary data is not a JSON value; cast the column to string (UTF-8 text)",
+    timedelta: "a duration is not a JSON value; cast the column to a number (of seconds, "
+    "say) or a string",
+}
+"""What to do about the Python values of Parquet columns that JSON cannot hold."""
+
+
+def _never_json(kind: pa.DataType) -> bool:
+    """Whether the values of an Arrow type are ones JSON cannot hold (see _NOT_JSON)."""
+    return pa.types.is_decimal(kind) or pa.types.is_duration(kind) or _is_binary(kind)
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or str(kind) == "binary_view"
+    )
+
+
+def _may_hold_non_json(kind: pa.DataType) -> bool:
+    """Whether values of an Arrow type may hold what JSON cannot: a value of a type
+    `_never_json`, or a float that is NaN or infinite."""
+    if pa.types.is_floating(kind) or _never_json(kind):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_may_hold_non_json(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_map(kind):
+        return _may_hold_non_json(kind.key_type) or _may_hold_non_json(kind.item_type)
+    if isinstance(kind, pa.ListType | pa.LargeListType | pa.FixedSizeListType):
+        return _may_hold_non_json(kind.value_type)
+    if pa.types.is_dictionary(kind):
+        return _may_hold_non_json(kind.value_type)
+    return pa.types.is_nested(kind)  # another nested type (a list view): look at its rows
+
+
+def _suspect_rows(batch: pa.RecordBatch, checked: list[int]) -> frozenset[int]:
+    """The indexes of the rows of `batch` whose `checked` columns hold a value JSON cannot
+    (or may: `_first_non_json` decides), found column-wise in Arrow so that a valid row
+    costs no Python."""
+    mask = np.zeros(batch.num_rows, dtype=bool)
+    for index in checked:
+        mask |= _suspect_mask(batch.column(index))
+    return frozenset(np.flatnonzero(mask).tolist())
+
+
+def _suspect_mask(array: pa.Array) -> np.ndarray:
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        return _suspect_mask(array.dictionary_decode())
+    if pa.types.is_floating(kind):
+        if kind == pa.float16():
+            array = array.cast(pa.float32())
+        return pc.invert(pc.is_finite(array)).fill_null(False).to_numpy(zero_copy_only=False)
+    if _never_json(kind):
+        return array.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_struct(kind):  # flatten() gives the fields null where the struct is
+        mask = np.zeros(len(array), dtype=bool)
+        for child in array.flatten():
+            if _may_hold_non_json(child.type):
+                mask |= _suspect_mask(child)
+        return mask
+    if pa.types.is_fixed_size_list(kind):
+        array = array.cast(pa.large_list(kind.value_field))
+    if isinstance(array, pa.ListArray | pa.LargeListArray):  # a map too
+        offsets = array.offsets.to_numpy()
+        start = offsets[0]
+        inner = _suspect_mask(array.values.slice(start, offsets[-1] - start))
+        rows = np.searchsorted(offsets, np.flatnonzero(inner) + start, side="right") - 1
+        mask = np.zeros(len(array), dtype=bool)
+        mask[rows] = True
+        return mask & array.is_valid().to_numpy(zero_copy_only=False)
+    return array.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _first_non_json(row: dict) -> tuple[str, str] | None:
+    """The path of the first value of a Parquet row that JSON cannot hold, and what to do
+    about it; None when there is none. Walks only the rows `_suspect_rows` finds."""
+    stack = [
+        (value, join_path("", key))
+        for key, value in reversed(row.items())
+        if not (key in _JSON_COLUMNS and isinstance(value, bytes))  # JSON text: parsed later
+    ]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((child, join_path(path, key)) for key, child in reversed(value.items()))
+        elif isinstance(value, list | tuple):  # a map's entries are (key, value) tuples
+            stack.extend((value[i], join_path(path, i)) for i in reversed(range(len(value))))
+        elif isinstance(value, float | np.floating):
+            if not math.isfinite(value):
+                return path, f"{value!r} is not a JSON number; use null or a finite number"
+        else:
+            for kind, advice in _NOT_JSON.items():
+                if isinstance(value, kind):
+                    return path, advice
+    return None
+
 
 def _from_parquet_row(row: dict) -> dict:
-    """Parquet rows hold nested fields as JSON text or as structs; timestamps as datetimes."""
+    """Parquet rows hold nested fields as JSON text or as structs; timestamps as datetimes.
+
+    A null field of a struct is left out: Parquet cannot tell a key that is missing from
+    one that is null, and most structs are written from records that lacked the key.
+    """
     record = {}
     for key, value in row.items():
         if key in _JSON_COLUMNS and isinstance(value, str | bytes):
@@ -581,8 +776,9 @@ def build_batch(
                 except orjson.JSONDecodeError as error:
                     if not raw.strip():
                         continue  # a blank line
+                    _, column, why = _where_json_fails(error, raw)
                     raw = RecordProblem(
-                        f"not valid JSON ({error}); fix or remove this line",
+                        f"not valid JSON at column {column} ({why}); fix or remove this line",
                         source=source,
                         line=line,
                     )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import gzip
+import json
+import math
 import os
+import random
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -35,6 +44,16 @@ GOOD_2 = line(make_record("run-101"))
 def with_bad(bad: bytes) -> bytes:
     """Two good lines, then the bad one on line 3."""
     return GOOD_1 + GOOD_2 + bad
+
+
+def corrupt_gzip(content: bytes) -> bytes:
+    """`content` gzipped, with the header of its first deflate block garbled (zlib.error)."""
+    data = bytearray(gzip.compress(content))
+    data[12] ^= 0xFF
+    return bytes(data)
+
+
+JSON_ARRAY = b"[" + GOOD_1 + b"," + GOOD_2 + b"]"
 
 
 MALFORMED = [
@@ -188,6 +207,71 @@ MALFORMED = [
         None,
         "not valid JSON",
     ),
+    (
+        "JSON line broken after non-ASCII text: the column within the line",
+        ".ndjson",
+        with_bad('{"runId": "é", oops}\n'.encode()),
+        3,
+        None,
+        "line 3: not valid JSON at column 16 (unexpected character, expected a string key); "
+        "fix or remove this line",
+    ),
+    (
+        "JSON line that is not UTF-8",
+        ".ndjson",
+        with_bad(b'{"runId": "\xff"}\n'),
+        3,
+        None,
+        "line 3: not valid JSON at column 12 (byte 0xff is not UTF-8 text)",
+    ),
+    (
+        "byte order mark not at the start of the file",
+        ".ndjson",
+        with_bad(codecs.BOM_UTF8 + line(make_record("run-102"))),
+        3,
+        None,
+        "at column 1 (UTF-8 byte order mark (BOM) is not supported)",
+    ),
+    (
+        "JSON file broken after non-ASCII text",
+        ".json",
+        '[{"s": "ééé"},\n {"s": "é" oops}]'.encode(),
+        2,
+        None,
+        "line 2: not valid JSON at column 12 (unexpected character",
+    ),
+    (
+        "JSON file that is not UTF-8",
+        ".json",
+        b'[\n{"runId": "\xff"}]',
+        2,
+        None,
+        "line 2: not valid JSON at column 12 (byte 0xff is not UTF-8 text); fix the file",
+    ),
+    (
+        "corrupt deflate block in gzip NDJSON",
+        ".ndjson.gz",
+        corrupt_gzip(GOOD_1 + GOOD_2),
+        1,
+        None,
+        "line 1: the gzip stream is corrupt (Error -3 while decompressing data",
+    ),
+    (
+        "corrupt deflate block in gzip JSON",
+        ".json.gz",
+        corrupt_gzip(JSON_ARRAY),
+        1,
+        None,
+        "line 1: the gzip stream is corrupt (Error -3 while decompressing data",
+    ),
+    (
+        "truncated gzip JSON",
+        ".json.gz",
+        gzip.compress(JSON_ARRAY)[:-10],
+        1,
+        None,
+        "line 1: the gzip stream is corrupt (Compressed file ended",
+    ),
 ]
 
 
@@ -263,23 +347,74 @@ def test_reloading_identical_records_is_a_no_op(store, tmp_path):
     assert contents(store) == before
 
 
-def test_a_truncated_gzip_export_names_the_line_where_it_breaks(store, tmp_path, monkeypatch):
-    """The lines before the corruption load (with on_error="skip"); the next line is the
-    problem; with on_error="raise" nothing is written."""
+def damaged_gzip(content: bytes, damage: str) -> bytes:
+    """`content` gzipped and cut two thirds in, or in two gzip members, the second with
+    its first deflate block garbled."""
+    if damage == "truncated":
+        whole = gzip.compress(content)
+        return whole[: len(whole) * 2 // 3]
+    half = content.index(b"\n", len(content) // 2) + 1
+    return gzip.compress(content[:half]) + corrupt_gzip(content[half:])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_gzip_export_names_the_line_where_it_breaks(
+    store, tmp_path, monkeypatch, damage, workers
+):
+    """The lines before the damage load (with on_error="skip"); the next line is the
+    problem; with on_error="raise" nothing is written. This process decompresses, so
+    workers see the same."""
     monkeypatch.setattr(ingest, "READ_BYTES", 256)  # decompress in small steps
     records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(40)]
     path = tmp_path / "cut.ndjson.gz"
-    whole = gzip.compress(b"".join(line(record) for record in records))
-    path.write_bytes(whole[: len(whole) * 2 // 3])
+    path.write_bytes(damaged_gzip(b"".join(line(record) for record in records), damage))
     before = contents(store)
     with pytest.raises(InvalidRunRecord, match=r"cut.ndjson.gz line \d+: the gzip stream is"):
-        store.load(path)
+        store.load(path, workers=workers)
     assert contents(store) == before
-    result = store.load(path, on_error="skip")
+    result = store.load(path, on_error="skip", workers=workers)
     loaded = sorted(store.runs()["run_id"])
     assert 0 < result.runs == len(loaded) < len(records)
     assert loaded == [record["runId"] for record in records[: result.runs]]
     assert [error.line for error in result.errors] == [result.runs + 1]
+
+
+def readable_start(path: Path) -> bytes:
+    """What a damaged gzip file decompresses to before the damage."""
+    parts = []
+    with gzip.open(path) as stream, contextlib.suppress(EOFError, OSError, zlib.error):
+        while part := stream.read(16):
+            parts.append(part)
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_gzip_json_file_is_one_bad_record_at_the_line_reached(
+    store, tmp_path, monkeypatch, damage, workers
+):
+    """A JSON document cut short holds no record that can be read: the file is one problem
+    at the first line not read whole; with on_error="skip" the other files still load."""
+    monkeypatch.setattr(ingest, "READ_BYTES", 256)
+    records = [make_record(f"run-{i:03d}") for i in range(10)]
+    content = orjson.dumps(records, option=orjson.OPT_INDENT_2)
+    path = tmp_path / "cut.json.gz"
+    path.write_bytes(damaged_gzip(content, damage))
+    good = tmp_path / "good.json"
+    good.write_bytes(JSON_ARRAY)
+    before = contents(store)
+    with pytest.raises(
+        InvalidRunRecord, match=r"cut.json.gz line \d+: the gzip stream is"
+    ) as raised:
+        store.load(good, path, workers=workers)
+    assert contents(store) == before
+    assert 1 < raised.value.line <= readable_start(path).count(b"\n") + 1
+    result = store.load(good, path, on_error="skip", workers=workers)
+    assert result.runs == 2 and set(store.runs()["run_id"]) == {"run-100", "run-101"}
+    assert [(error.source, error.line) for error in result.errors] == [
+        (str(path), raised.value.line)
+    ]
 
 
 def test_gzip_json_array_parquet_directory_and_glob(store, tmp_path):
@@ -311,6 +446,214 @@ def test_gzip_json_array_parquet_directory_and_glob(store, tmp_path):
     assert store.run("run-2") == make_record("run-2")
     again = store.load(str(exports / "*.json"))
     assert again.skipped == 3
+
+
+@pytest.mark.parametrize(
+    ("suffix", "workers"),
+    [(".ndjson", 1), (".ndjson", 2), (".jsonl.gz", 1), (".jsonl.gz", 2), (".json", 1),
+     (".json.gz", 1)],
+)  # fmt: skip
+def test_a_byte_order_mark_at_the_start_of_a_file_is_skipped(
+    store, tmp_path, monkeypatch, suffix, workers
+):
+    """Windows tools start UTF-8 files with a BOM: skipped there (by workers too, which
+    read plain NDJSON by byte range), refused anywhere else (see MALFORMED)."""
+    from runreplay import store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_RECORDS", 1)  # a chunk per line: many spans
+    content = codecs.BOM_UTF8 + (JSON_ARRAY if suffix in (".json", ".json.gz") else GOOD_1 + GOOD_2)
+    path = tmp_path / f"export{suffix}"
+    path.write_bytes(gzip.compress(content) if suffix.endswith(".gz") else content)
+    result = store.load(path, workers=workers)
+    assert (result.runs, result.errors) == (2, [])
+    assert [store.run(run_id) for run_id in ("run-100", "run-101")] == [
+        make_record("run-100"),
+        make_record("run-101"),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(), max_size=4),
+    before=st.text(),
+    pad=st.text(" \t", max_size=3),
+    bom=st.booleans(),
+)
+def test_a_json_file_that_does_not_parse_names_the_line_and_column_an_editor_shows(
+    tmp_path_factory, texts, before, pad, bom
+):
+    """orjson reports where a document fails in characters: whatever non-ASCII text comes
+    before, the line and column are counted in characters (not bytes)."""
+    lines = ["[", *(orjson.dumps(text).decode() + "," for text in texts)]
+    last = orjson.dumps(before).decode() + pad  # a string, then no comma: "?" is an error
+    document = "\n".join([*lines, last + "?]"]).encode()
+    path = tmp_path_factory.mktemp("json") / "runs.json"
+    path.write_bytes(codecs.BOM_UTF8 + document if bom else document)
+    (_source, unit, numbers, (problem,)), *_ = ingest.read_chunks(path, 10)
+    assert (unit, numbers, problem.line) == ("line", [len(lines) + 1], len(lines) + 1)
+    assert problem.message.startswith(f"not valid JSON at column {len(last) + 1} (")
+
+
+def parquet_rows(**columns) -> pa.Table:
+    """Three valid rows run-1, run-2 and run-3, with `columns` added."""
+    return pa.table(
+        {
+            "runId": ["run-1", "run-2", "run-3"],
+            "workflowId": ["w"] * 3,
+            "status": ["QUEUED"] * 3,
+            "createdAt": ["2026-11-20T01:00:00Z"] * 3,
+            **columns,
+        }
+    )
+
+
+NAN, INF = math.nan, math.inf
+NOT_A_NUMBER = "is not a JSON number; use null or a finite number"
+PRICE = pa.struct([("price", pa.decimal128(5, 2))])
+LAG = pa.list_(pa.struct([("assetKey", pa.string()), ("freshness", pa.struct([("maxLagMinutes", pa.float64())]))]))  # fmt: skip
+
+NOT_JSON_IN_PARQUET = [
+    # (name, column, values of rows 1-3 (row 2 is bad), type, field, words in message)
+    ("decimal", "cost", [None, Decimal("1.10"), None], pa.decimal128(5, 2), "cost",
+     "a decimal is not a JSON value; cast the column to double or string"),
+    ("decimal in parameters", "parameters", [{"price": None}, {"price": Decimal(1)}, None],
+     PRICE, "parameters.price", "a decimal is not a JSON value"),
+    ("binary", "blob", [None, b"ab", None], pa.binary(), "blob",
+     "binary data is not a JSON value; cast the column to string"),
+    ("binary in context", "context", [None, {"b": b"ab"}, {"b": None}],
+     pa.struct([("b", pa.large_binary())]), "context.b", "binary data is not a JSON value"),
+    ("duration", "took", [None, timedelta(seconds=3), None], pa.duration("s"), "took",
+     "a duration is not a JSON value; cast the column to a number"),
+    ("NaN in parameters", "parameters", [{"x": 1.0}, {"x": NAN}, {"x": None}],
+     pa.struct([("x", pa.float64())]), "parameters.x", f"nan {NOT_A_NUMBER}"),
+    ("NaN in a float column", "score", [1.0, NAN, None], pa.float32(), "score",
+     f"nan {NOT_A_NUMBER}"),
+    ("infinite max lag", "assets",
+     [None, [{"assetKey": "a", "freshness": {"maxLagMinutes": 1}},
+             {"assetKey": "b", "freshness": {"maxLagMinutes": INF}}], []],
+     LAG, "assets[1].freshness.maxLagMinutes", f"inf {NOT_A_NUMBER}"),
+    ("-inf in a list", "output", [{"l": [1.0]}, {"l": [2.0, -INF]}, {"l": None}],
+     pa.struct([("l", pa.list_(pa.float64()))]), "output.l[1]", f"-inf {NOT_A_NUMBER}"),
+    ("NaN in a map", "output", [{"m": [("a", 1.0)]}, {"m": [("b", NAN)]}, None],
+     pa.struct([("m", pa.map_(pa.string(), pa.float64()))]), "output.m[0][1]",
+     f"nan {NOT_A_NUMBER}"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "kind", "field", "words"),
+    [case[1:] for case in NOT_JSON_IN_PARQUET],
+    ids=[case[0] for case in NOT_JSON_IN_PARQUET],
+)
+def test_parquet_values_json_cannot_hold_are_bad_rows(
+    store, tmp_path, column, values, kind, field, words
+):
+    """A decimal, binary data, a duration, NaN or an infinity, at the top or nested: the
+    row is a bad record naming file, row and field (NDJSON cannot even hold them)."""
+    path = tmp_path / "export.parquet"
+    pq.write_table(parquet_rows(**{column: pa.array(values, kind)}), path)
+    before = contents(store)
+    with pytest.raises(InvalidRunRecord) as raised:
+        store.load(path)
+    assert str(raised.value).startswith(f"{path} row 2, runId 'run-2', field {field!r}: ")
+    assert (raised.value.line, raised.value.field) == (2, field)
+    assert words in str(raised.value)
+    assert contents(store) == before
+    result = store.load(path, on_error="skip")
+    assert result.runs == 2 and [(e.line, e.field) for e in result.errors] == [(2, field)]
+
+
+def test_a_null_field_of_a_parquet_struct_is_left_out(store, tmp_path):
+    """Parquet cannot tell a missing key from a null one: a struct's null fields are left
+    out (the README says so)."""
+    kind = pa.struct([("x", pa.float64()), ("y", pa.string())])
+    path = tmp_path / "export.parquet"
+    pq.write_table(parquet_rows(parameters=pa.array([{"x": 1.5, "y": None}] * 3, kind)), path)
+    store.load(path)
+    assert store.run("run-1")["parameters"] == {"x": 1.5}
+
+
+def _arrow_values(kind: pa.DataType) -> st.SearchStrategy:
+    if kind == pa.float64():
+        return st.none() | st.floats()
+    if kind == pa.binary():
+        return st.none() | st.binary(max_size=2)
+    if kind == pa.string():
+        return st.none() | st.text(max_size=2)
+    if pa.types.is_struct(kind):
+        fields = {kind.field(i).name: _arrow_values(kind.field(i).type) for i in range(2)}
+        return st.none() | st.fixed_dictionaries(fields)
+    if pa.types.is_map(kind):
+        entries = st.tuples(st.text(max_size=2), _arrow_values(kind.item_type))
+        return st.none() | st.lists(entries, max_size=3)
+    size = kind.list_size if pa.types.is_fixed_size_list(kind) else None
+    return st.none() | st.lists(
+        _arrow_values(kind.value_type), min_size=size or 0, max_size=size or 3
+    )
+
+
+_arrow_types = st.recursive(
+    st.sampled_from([pa.float64(), pa.binary(), pa.string()]),
+    lambda inner: st.one_of(
+        inner.map(pa.list_),
+        inner.map(pa.large_list),
+        inner.map(lambda kind: pa.list_(kind, 2)),
+        inner.map(lambda kind: pa.map_(pa.string(), kind)),
+        st.tuples(inner, inner).map(lambda kinds: pa.struct(zip("ab", kinds, strict=True))),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), kind=_arrow_types)
+def test_parquet_rows_json_cannot_hold_are_all_found_column_wise(data, kind):
+    """Arrow picks the rows to look at (so valid rows cost no Python): whatever the nesting,
+    nulls and slicing, it picks exactly the rows that hold a value JSON cannot."""
+    values = data.draw(st.lists(_arrow_values(kind), max_size=6))
+    skip = data.draw(st.integers(0, len(values)))
+    column = pa.array(values, kind).slice(skip)
+    batch = pa.record_batch([column], names=["v"])
+    expected = {index for index, row in enumerate(batch.to_pylist()) if ingest._first_non_json(row)}
+    checked = [0] if ingest._may_hold_non_json(kind) else []  # as _read_parquet picks
+    assert ingest._suspect_rows(batch, checked) == expected
+
+
+def test_a_damaged_parquet_page_is_a_source_error_naming_the_file(store, tmp_path):
+    """Damage in a later page raises whatever pyarrow's decoder meets (OSError for bad
+    compressed data, ArrowInvalid for a dictionary index out of bounds...): always a
+    SourceError naming the file and the rows read, and nothing is written."""
+    rows = 20_000
+    table = pa.table(
+        {
+            "runId": [f"r{i}" for i in range(rows)],
+            "workflowId": ["w"] * rows,
+            "status": ["QUEUED"] * rows,
+            "createdAt": ["2026-11-20T01:00:00Z"] * rows,
+            "parameters": [json.dumps({"i": i, "pad": "abc" * (i % 7)}) for i in range(rows)],
+        }
+    )
+    path = tmp_path / "damaged.parquet"
+    pq.write_table(table, path, row_group_size=2000)
+    whole = path.read_bytes()
+    chance = random.Random(3)
+    before = contents(store)
+    messages = []
+    for _ in range(5):
+        damaged = bytearray(whole)
+        at = chance.randint(len(whole) // 4, len(whole) * 3 // 4)
+        damaged[at : at + 64] = bytes(chance.randint(0, 255) for _ in range(64))
+        path.write_bytes(damaged)
+        with pytest.raises(SourceError) as raised:
+            store.load(path, on_error="skip")
+        messages.append(str(raised.value))
+        assert contents(store) == before
+    for message in messages:
+        assert re.fullmatch(
+            rf"cannot read '{re.escape(str(path))}' after row \d+ \(.+\); the file is damaged: "
+            "export it again",
+            message,
+        ), message
 
 
 @pytest.mark.parametrize(
@@ -631,7 +974,7 @@ def test_lines_split_across_read_blocks_keep_their_numbers(tmp_path, monkeypatch
         result = store.load(path, on_error="skip", workers=1)
         assert [(error.line, str(error).split(": ", 1)[1][:24]) for error in result.errors] == [
             (4, "the line is longer than "),
-            (6, "not valid JSON (unexpect"),
+            (6, "not valid JSON at column"),
         ]
         assert sorted(store.runs()["run_id"]) == ["run-100", "run-101", "run-103", "run-104"]
 
@@ -651,14 +994,16 @@ def test_a_file_of_blank_lines_holds_no_record(store, tmp_path):
     size=st.integers(1, 5),
     max_bytes=st.integers(1, 10),
     gzipped=st.booleans(),
+    bom=st.booleans(),
 )
 def test_ndjson_chunks_hand_on_every_line_with_its_number(
-    tmp_path_factory, pieces, newline_at_end, read_bytes, size, max_bytes, gzipped
+    tmp_path_factory, pieces, newline_at_end, read_bytes, size, max_bytes, gzipped, bom
 ):
     """Whatever the block size, chunk size and line limit, from a plain file (as spans of
-    it) or a gzip one (as bytes): every line comes out once, in order, with its number; a
-    line over the limit is a problem at its number; a file of blank lines (none over the
-    limit) is one problem at line 1."""
+    it) or a gzip one (as bytes), with a byte order mark at the start or not: every line
+    comes out once, in order, with its number (the BOM is not part of line 1); a line over
+    the limit is a problem at its number; a file of blank lines (none over the limit) is
+    one problem at line 1."""
     content = b"\n".join(pieces) + (b"\n" if newline_at_end and pieces else b"")
     lines = content.split(b"\n")
     if lines[-1] == b"":
@@ -670,7 +1015,8 @@ def test_ndjson_chunks_hand_on_every_line_with_its_number(
     if all(not text.strip() and len(text) <= max_bytes for text in lines):
         expected.append((1, "no record"))
     path = tmp_path_factory.mktemp("chunks") / ("lines.ndjson.gz" if gzipped else "lines.ndjson")
-    path.write_bytes(gzip.compress(content) if gzipped else content)
+    written = codecs.BOM_UTF8 + content if bom else content
+    path.write_bytes(gzip.compress(written) if gzipped else written)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ingest, "READ_BYTES", read_bytes)
         patch.setattr(ingest, "MAX_RECORD_BYTES", max_bytes)
