@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import pandas as pd
 
 import runreplay
 from runreplay.errors import RunReplayError
-from runreplay.model import dumps, json_schema
+from runreplay.model import as_utc, dumps, json_schema
 
 DB_OPTION = click.option(
     "--db",
@@ -33,6 +33,39 @@ TABLE_FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
     show_default=True, help="How to print the rows.",
 )  # fmt: skip
+
+
+class _Time(click.ParamType):
+    """An ISO 8601 time (a date alone, or without a zone, is UTC): checked when parsed, so
+    a bad one is a usage error (exit 2) like any other bad option value; passed on as
+    given."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            as_utc(value)
+        except RunReplayError as error:
+            self.fail(str(error), param, ctx)
+        return value
+
+
+TIME = _Time()
+
+
+class _OutputPath(click.Path):
+    """A file to write: not a directory, and not empty (which names the current one)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not str(value).strip():
+            self.fail("an empty file name; give the file to write", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+OUTPUT_PATH = _OutputPath()
 
 
 def _fail_cleanly(command: Callable) -> Callable:
@@ -97,13 +130,21 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 @_fail_cleanly
 def load(sources: tuple[str, ...], db: str, replace: bool, skip_bad: bool, progress: bool | None):
     """Load NDJSON / JSON / Parquet exports (files, globs or directories) into the store."""
-    with _open(db, read_only=False) as store:
-        result = store.load(
-            *sources,
-            replace=replace,
-            on_error="skip" if skip_bad else "raise",
-            progress=progress,
-        )
+    created = db != ":memory:" and not os.path.lexists(db)
+    try:
+        with _open(db, read_only=False) as store:
+            result = store.load(
+                *sources,
+                replace=replace,
+                on_error="skip" if skip_bad else "raise",
+                progress=progress,
+            )
+    except BaseException:
+        if created:  # a failed first load leaves no empty store behind (a mistyped --db)
+            for made in (db, f"{db}.wal"):
+                with suppress(FileNotFoundError):
+                    os.remove(made)
+        raise
     for error in result.errors:
         click.secho(f"skipped: {error}", fg="yellow", err=True)
     click.echo(f"{result} -> {db}")
@@ -113,8 +154,8 @@ def load(sources: tuple[str, ...], db: str, replace: bool, skip_bad: bool, progr
 @DB_OPTION
 @click.option("--workflow", "-w", help="Only runs of this workflow.")
 @click.option("--status", "-s", type=click.Choice(runreplay.model.STATUSES, case_sensitive=False))
-@click.option("--since", help="Only runs created at or after this ISO 8601 time.")
-@click.option("--until", help="Only runs created before this ISO 8601 time.")
+@click.option("--since", type=TIME, help="Only runs created at or after this ISO 8601 time.")
+@click.option("--until", type=TIME, help="Only runs created before this ISO 8601 time.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
 @TABLE_FORMAT_OPTION
 @_fail_cleanly
@@ -153,7 +194,7 @@ def _pretty(value: Any) -> str:
               show_default=True, help="Runs per workflow.")  # fmt: skip
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--workflow", "-w", "workflows_", multiple=True, help="Workflows (default: all).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", required=True, type=OUTPUT_PATH,
               help="NDJSON file to write (.gz compresses).")  # fmt: skip
 @_fail_cleanly
 def sample(runs_per_workflow: int, seed: int, workflows_: tuple[str, ...], output: str) -> None:
@@ -214,7 +255,7 @@ FORMAT_CHOICE = click.Choice(["text", "markdown", "html", "json"])
 @click.option("--api", "api_url", help="Diff through the core API at this URL instead of --db.")
 @click.option("--token", envvar="RUNREPLAY_TOKEN", help="Bearer token for --api.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option("-o", "--output", type=OUTPUT_PATH, help="Write to a file.")
 @click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
 @click.option("--show-volatile", is_flag=True, help="Show fields that change in nearly every run.")
 @_fail_cleanly
@@ -248,14 +289,14 @@ FAILING_OPTION = click.option(
 @click.argument("workflow", required=False)
 @click.option("--all", "all_workflows", is_flag=True, help="Every workflow at once (triage).")
 @DB_OPTION
-@click.option("--since", help="Only runs created at or after this ISO 8601 time.")
-@click.option("--until", help="Only runs created before this ISO 8601 time.")
+@click.option("--since", type=TIME, help="Only runs created at or after this ISO 8601 time.")
+@click.option("--until", type=TIME, help="Only runs created before this ISO 8601 time.")
 @click.option("--section", "sections", multiple=True, type=click.Choice(SECTIONS),
               help="Field section to analyse (repeatable; default: all three).")  # fmt: skip
 @click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
 @FAILING_OPTION
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option("-o", "--output", type=OUTPUT_PATH, help="Write to a file.")
 @click.option("--show-volatile", is_flag=True, help="List fields that change in nearly every run.")
 @_fail_cleanly
 def drift(workflow: str | None, all_workflows: bool, db: str, since: str | None,
@@ -290,11 +331,11 @@ def drift(workflow: str | None, all_workflows: bool, db: str, since: str | None,
 @FAILING_OPTION
 @click.option("--bad", help="The first bad run (default: the first failing run).")
 @click.option("--good", help="The last good run (default: the last one before --bad).")
-@click.option("--since", help="Search runs created at or after this ISO 8601 time.")
-@click.option("--until", help="Search runs created before this ISO 8601 time.")
+@click.option("--since", type=TIME, help="Search runs created at or after this ISO 8601 time.")
+@click.option("--until", type=TIME, help="Search runs created before this ISO 8601 time.")
 @click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option("-o", "--output", type=OUTPUT_PATH, help="Write to a file.")
 @_fail_cleanly
 def bisect(workflow: str, db: str, failing: str | None, bad: str | None, good: str | None,
            since: str | None, until: str | None, ignore: tuple[str, ...], fmt: str,

@@ -1037,7 +1037,7 @@ def _pair(
         after = f" after the good run {good!r}" if good else ""
         raise RunReplayError(
             f"no run of {workflow_id!r}{window}{after} is {failing_text}; nothing to bisect. "
-            "Pass bad=, another failing= predicate or a wider window."
+            "Pass bad= (--bad), another failing= predicate (--failing) or a wider window."
         )
     if "good" not in found:
         raise RunReplayError(

@@ -28,6 +28,8 @@ def expand_sources(sources: Iterable[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for source in sources:
         text = os.fspath(source)
+        if not text.strip():  # Path("") is the current directory: an unset variable
+            raise SourceError("an empty source path; give a file, directory or glob of run exports")
         path = Path(text)
         if any(char in text for char in "*?[") and not path.exists():  # runs[2026].ndjson
             matched = sorted(globlib.glob(text, recursive=True))
@@ -58,6 +60,11 @@ def expand_sources(sources: Iterable[str | os.PathLike]) -> list[Path]:
                     f"{', '.join(SUPPORTED_SUFFIXES)} (rename NDJSON files to .ndjson)"
                 )
             files.append(path)
+        elif path.exists():
+            raise SourceError(
+                f"{text!r} is not a regular file (a pipe or device); stdin and pipes cannot "
+                "be loaded: save the export to a file first"
+            )
         else:
             raise SourceError(f"no such file or directory: {text!r}")
     return files

@@ -319,9 +319,9 @@ def _batches(
     # Starting a worker waits for the fork server to import runreplay (~0.5 s): the first
     # submissions run on a thread while this process builds batches itself.
     starter = threading.Thread(target=start, name="runreplay-load-start", daemon=True)
-    starter.start()
     following = 0  # the number of the next batch to yield
     try:
+        starter.start()
         while starter.is_alive():
             item = take()
             if item is None:
@@ -347,8 +347,25 @@ def _batches(
                 following += 1
                 yield found if isinstance(found, ingest.Batch) else found.result()
     finally:
-        starter.join()
+        _join_started(starter)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _join_started(thread: threading.Thread, patience: float = 5.0) -> None:
+    """Join `thread` once it runs. Thread.start() waits for the new thread to run, and a
+    signal (Ctrl-C, SIGTERM) can end that wait with an exception while the thread still
+    starts a moment later: it then launched workers after the pool was shut down, and
+    the process exited under their feet (a worker's traceback: its semaphores were gone).
+    A thread that never started (start() failed) is given up on after `patience` s."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            thread.join()
+            return
+        except RuntimeError:  # "cannot join thread before it is started"
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
 
 
 @contextmanager
@@ -416,6 +433,11 @@ def _check_store_file(path: str) -> None:
         raise RunReplayError(
             f"cannot open store {path!r}: it is a directory; give the path of a store file "
             "such as runs.duckdb"
+        )
+    if target.exists() and not target.is_file():  # a FIFO would block the read below
+        raise RunReplayError(
+            f"cannot open store {path!r}: it is not a regular file; give the path of a store "
+            "file such as runs.duckdb"
         )
     if not target.exists():
         if has_suffix(path, SUPPORTED_SUFFIXES):
@@ -538,9 +560,13 @@ class Store:
             self._con.execute("SET temp_directory = ?", [self.path + ".tmp"])
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
-        if memory_limit is not None:
-            self._con.execute(f"SET memory_limit = '{_memory_limit(memory_limit)}'")
-        self._prepare_schema()
+        try:
+            if memory_limit is not None:
+                self._con.execute(f"SET memory_limit = '{_memory_limit(memory_limit)}'")
+            self._prepare_schema()
+        except BaseException:  # the file stays attached to nothing
+            self._con.close()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -577,7 +603,10 @@ class Store:
                     "table); open a new file for runreplay"
                 )
             if self.read_only:
-                return  # an empty read-only database: nothing to create, queries fail clearly
+                raise StoreVersionError(
+                    f"{self.path!r} is an empty DuckDB file, not a runreplay store yet; load "
+                    f"runs into it first (`runreplay load SOURCES --db {self.path}`)"
+                )
             self._con.execute(_SCHEMA)
             self._con.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
@@ -587,8 +616,7 @@ class Store:
                 ],
             )
             return
-        row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else 0
+        version = self._own_schema_version()
         if version > SCHEMA_VERSION:
             raise StoreVersionError(
                 f"{self.path!r} has store schema version {version}, newer than this runreplay "
@@ -601,6 +629,25 @@ class Store:
                     f"read_only to migrate it to version {SCHEMA_VERSION}"
                 )
             self._migrate(version)
+
+    def _own_schema_version(self) -> int:
+        """The schema version in the meta table, once that table is known to be
+        runreplay's (another program's DuckDB file may have a `meta` table too)."""
+        try:
+            rows = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+        except duckdb.Error:
+            rows = {}
+        version = rows.get("schema_version")
+        if (
+            not str(rows.get("created_by", "")).startswith("runreplay")
+            or not isinstance(version, str)
+            or not version.isdigit()
+        ):
+            raise StoreVersionError(
+                f"{self.path!r} is a DuckDB file but not a runreplay store (its meta table is "
+                "another program's); open a new file for runreplay"
+            )
+        return int(version)
 
     def _migrate(self, version: int) -> None:
         self._con.execute("BEGIN TRANSACTION")
@@ -1104,7 +1151,7 @@ class Store:
                 count = -1
             if count < 0:
                 raise RunReplayError(f"limit must be a whole number >= 0 (or None), got {limit!r}")
-            limit = count
+            limit = min(count, 2**63 - 1)  # DuckDB's LIMIT is a BIGINT
         conditions, params = [], []
         if search:
             conditions.append("contains(lower(run_id), lower(?))")

@@ -230,6 +230,16 @@ def test_an_output_file_that_cannot_be_written_is_one_line(sample_db, tmp_path, 
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.parametrize("command", ["sample", "drift"])
+def test_an_empty_output_name_is_a_usage_error(sample_db, tmp_path, cli_env, command):
+    args = ("sample", "--runs", "1") if command == "sample" else ("drift", "nightly-etl", "--db")
+    if command == "drift":
+        args += (sample_db,)
+    result = run_cli(*args, "-o", "", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 2 and "an empty file name" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_drift_needs_a_workflow_or_all(sample_db, cli_env):
     assert run_cli("drift", "--db", sample_db, env=cli_env).returncode == 2
     both = run_cli("drift", "nightly-etl", "--all", "--db", sample_db, env=cli_env)
@@ -240,7 +250,6 @@ def test_drift_needs_a_workflow_or_all(sample_db, cli_env):
     ("args", "named"),
     [
         (("drift", "nope"), "'nope'"),
-        (("drift", "ml-train", "--since", "2026-13-01"), "'2026-13-01' is not an ISO 8601 time"),
         (("drift", "ml-train", "--failing", "output.auc <<< 1"), "output.auc <<< 1"),
         (("bisect", "ml-train"), "no run of 'ml-train' is failing"),
         (("bisect", "nightly-etl", "--bad", "run-999999"), "run-999999"),
@@ -256,6 +265,38 @@ def test_drift_and_bisect_errors_are_one_clear_message(sample_db, cli_env, args,
     assert result.returncode == 1, result.stdout
     assert result.stderr.startswith("error: ") and named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "--since", "yesterday"),
+        ("runs", "--until", "2026-13-45"),
+        ("drift", "ml-train", "--since", "2026-13-01"),
+        ("drift", "--all", "--until", "soon"),
+        ("bisect", "ml-train", "--since", "last week"),
+    ],
+)
+def test_a_bad_time_is_a_usage_error(sample_db, cli_env, args):
+    result = run_cli(*args, "--db", sample_db, env=cli_env)
+    assert result.returncode == 2, result.stdout
+    assert "is not an ISO 8601 time" in result.stderr and "2026-10-12" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_failed_first_load_leaves_no_store_behind(tmp_path, cli_env):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(orjson.dumps(make_record("run-1", status="DONE")) + b"\n")
+    result = run_cli("load", bad, "--db", tmp_path / "new.duckdb", env=cli_env)
+    assert result.returncode == 1 and "status" in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.ndjson"]
+    good = tmp_path / "good.ndjson"
+    good.write_bytes(orjson.dumps(make_record("run-2")) + b"\n")
+    assert run_cli("load", good, "--db", tmp_path / "old.duckdb", env=cli_env).returncode == 0
+    again = run_cli("load", bad, "--db", tmp_path / "old.duckdb", env=cli_env)
+    assert again.returncode == 1 and (tmp_path / "old.duckdb").exists()  # a store it held
+    listed = run_cli("runs", "--db", tmp_path / "old.duckdb", "--format", "json", env=cli_env)
+    assert [row["run_id"] for row in orjson.loads(listed.stdout)] == ["run-2"]
 
 
 def test_bisect_finds_the_planted_regression(sample_db, cli_env):
@@ -313,5 +354,4 @@ def test_sigterm_stops_a_load_cleanly(tmp_path, cli_env):
     assert "Traceback" not in err, err
     assert load.returncode == 128 + signal.SIGTERM or (load.returncode == 1 and "Aborted!" in err)
     assert list(temp.glob("runreplay-load-*")) == []
-    listed = run_cli("runs", "--db", tmp_path / "s.duckdb", "--format", "json", env=cli_env)
-    assert orjson.loads(listed.stdout) == []
+    assert not (tmp_path / "s.duckdb").exists()  # the load created it: nothing is left

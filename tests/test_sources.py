@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import orjson
 import pytest
 
-from runreplay.errors import SourceError
+import runreplay
+from runreplay.errors import RunReplayError, SourceError
 from runreplay.sources import expand_sources
 from tests.conftest import make_record
 
@@ -29,3 +32,25 @@ def test_a_glob_matching_only_other_files_says_so(tmp_path):
         expand_sources([tmp_path / "*.ndjson"])
     with pytest.raises(SourceError, match="holds no run files"):
         expand_sources([tmp_path])
+
+
+def test_an_empty_source_is_not_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs.ndjson").write_bytes(orjson.dumps(make_record("r1")) + b"\n")
+    for empty in ("", "  "):
+        with pytest.raises(SourceError, match="an empty source path"):
+            expand_sources([empty])
+
+
+def test_a_pipe_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "runs.ndjson"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match="not a regular file .*save the export to a file"):
+        expand_sources([fifo])
+
+
+def test_a_pipe_as_the_store_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "runs.duckdb"
+    os.mkfifo(fifo)
+    with pytest.raises(RunReplayError, match="not a regular file"):
+        runreplay.open(fifo)

@@ -251,6 +251,42 @@ def test_a_new_store_named_like_an_export_or_a_directory_is_refused(tmp_path):
         assert len(store.runs()) == 1
 
 
+@pytest.mark.parametrize(
+    "meta",
+    [
+        ["CREATE TABLE meta (key VARCHAR, value VARCHAR)", "INSERT INTO meta VALUES ('app', 'dbt')"],
+        ["CREATE TABLE meta (key VARCHAR, value VARCHAR)",
+         "INSERT INTO meta VALUES ('schema_version', 'abc'), ('created_by', 'runreplay 0.1')"],
+        ["CREATE TABLE meta (id INTEGER, note VARCHAR)"],
+        ["CREATE TABLE meta (key VARCHAR, value VARCHAR)",
+         "INSERT INTO meta VALUES ('schema_version', '1'), ('created_by', 'other 2.0')"],
+    ],
+)  # fmt: skip
+def test_another_programs_meta_table_is_not_taken_for_a_store(tmp_path, meta):
+    import duckdb
+
+    path = tmp_path / "other.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for statement in meta:
+            con.execute(statement)
+    for read_only in (True, False):
+        with pytest.raises(StoreVersionError, match="not a runreplay store .*another program's"):
+            runreplay.open(path, read_only=read_only)
+    with duckdb.connect(str(path)) as con:  # untouched, and not left attached
+        assert [row[0] for row in con.execute("SHOW TABLES").fetchall()] == ["meta"]
+
+
+def test_an_empty_duckdb_file_read_only_says_to_load_first(tmp_path):
+    import duckdb
+
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    with pytest.raises(StoreVersionError, match="empty DuckDB file.*runreplay load SOURCES"):
+        runreplay.open(path, read_only=True)
+    with runreplay.open(path) as store:  # opened for writing, it becomes a store
+        assert store.counts()["runs"] == 0
+
+
 def test_read_only_store_refuses_to_load(tmp_path):
     path = tmp_path / "s.duckdb"
     runreplay.open(path).close()
@@ -338,6 +374,7 @@ def test_runs_limit_takes_numpy_integers_and_zero(store):
     store.load_records([make_record(f"r{index}") for index in range(3)])
     assert len(store.runs(limit=np.int64(2))) == 2
     assert store.runs(limit=0).empty
+    assert len(store.runs(limit=10**20)) == 3  # beyond DuckDB's BIGINT: every run
 
 
 def test_a_store_open_twice_in_one_process_says_to_reuse_or_close_it(tmp_path):
