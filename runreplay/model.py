@@ -13,7 +13,10 @@ checks it and returns the normalised record, the one shape the rest of runreplay
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import numbers
+import re
+import sys
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 import orjson
 
 from runreplay.errors import InvalidRunRecord, RecordProblem, RunReplayError
+from runreplay.paths import format_path
 
 STATUSES = ("QUEUED", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "CANCELED")
 _STATUS_SET = frozenset(STATUSES)
@@ -65,9 +69,14 @@ def parse_timestamp(value: str) -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    """Format an aware datetime as the normalised UTC string."""
+    """Format an aware datetime as the normalised UTC string (raises OverflowError when
+    the time in UTC falls outside years 1 to 9999)."""
     moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # not strftime("%Y"): glibc does not zero-pad years before 1000 ("1-01-01T...")
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text + "Z"
@@ -79,9 +88,7 @@ def _timestamp(value: Any, field: str) -> str:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _Bad(
-            field, f"expected an ISO 8601 timestamp such as 2026-11-20T01:00:00Z, got {value!r}"
-        ) from None
+        moment = _lower_case_zulu(value, field)
     if moment.tzinfo is None:
         raise _Bad(
             field,
@@ -89,7 +96,27 @@ def _timestamp(value: Any, field: str) -> str:
         )
     if _is_normal_form(value):
         return value  # already normalised: skip formatting on the hot path
-    return format_timestamp(moment)
+    try:
+        return format_timestamp(moment)
+    except OverflowError:  # 0001-01-01T00:00:00+05:30 is in year 0 in UTC
+        raise _Bad(
+            field,
+            f"timestamp {value!r} is out of range once converted to UTC; stored times must "
+            "fall between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z",
+        ) from None
+
+
+def _lower_case_zulu(value: str, field: str) -> datetime:
+    """Parse a timestamp fromisoformat refuses: RFC 3339 allows a lower-case "z" (Python's
+    parser takes "t" for "T" already). The error path only."""
+    if value.endswith("z") and value[-2:-1].isdigit():  # "...:00z", not "...:00zz"
+        try:
+            return datetime.fromisoformat(value[:-1] + "Z")
+        except ValueError:
+            pass  # not a timestamp either way: say so below
+    raise _Bad(
+        field, f"expected an ISO 8601 timestamp such as 2026-11-20T01:00:00Z, got {value!r}"
+    ) from None
 
 
 def _is_normal_form(value: str) -> bool:
@@ -134,7 +161,7 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, int | float):
+    if type(value) is int or type(value) is float:
         return f"a number ({value!r})"
     if isinstance(value, str):
         return f"a string ({value[:40]!r})"
@@ -142,7 +169,37 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    return f"a {type(value).__name__}"
+    if isinstance(value, int | float):  # a subclass: numpy.float64, an IntEnum
+        return f"a {_type_name(value)} ({value})"
+    return f"a {_type_name(value)}; {_conversion(value)}"
+
+
+def _type_name(value: Any) -> str:
+    """The type's name as its user knows it: `tuple`, `numpy.bool`, `decimal.Decimal`."""
+    kind = type(value)
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _conversion(value: Any) -> str:
+    """How to turn a value of a type JSON lacks into a JSON value (error messages)."""
+    numpy = sys.modules.get("numpy")  # not imported for this: a numpy value means it is loaded
+    if numpy is not None and isinstance(value, numpy.generic):
+        plain = type(value.item())
+        if plain in (bool, int, float, str):
+            return f"convert it with {plain.__name__}()"
+        return "convert it with .item() to a Python value JSON can hold"
+    if isinstance(value, numbers.Integral):
+        return "convert it with int()"
+    if isinstance(value, numbers.Real):
+        return "convert it with float()"
+    if isinstance(value, numbers.Number):
+        return "convert it with float() or str()"
+    if isinstance(value, date):
+        return "write it as an ISO 8601 string with .isoformat()"
+    if isinstance(value, tuple | set | frozenset):
+        return "convert it with list()"
+    return "use a string, number, true/false, null, list or object"
 
 
 def _string(value: Any, field: str, *, required: bool) -> str | None:
@@ -255,23 +312,78 @@ def _freshness(freshness: Any, field: str) -> dict:
     return out
 
 
+MAX_DEPTH = 1024
+"""How deeply containers may nest in a record, the record itself counting as one: what
+orjson (the loader's JSON parser) reads. A deeper file line is not valid JSON to it."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone UTF-16 surrogate: Python strings can hold one (from a bad decode), UTF-8 cannot."""
+
+
 def _check_json(value: Any, field: str) -> None:
-    """Reject what JSON cannot hold (NaN, non-string keys, sets...) in dicts built in Python."""
-    stack = [(value, field)]
+    """Reject what JSON cannot hold (NaN, non-string keys, sets, lone surrogates, nesting
+    beyond MAX_DEPTH...) in dicts built in Python.
+
+    A stack entry's `where` is (parent's where, key or index): the path text is built only
+    for the error message, in the project's path syntax (runreplay.paths).
+    """
+    stack: list[tuple[Any, Any, int]] = [(value, None, 2)]  # the record is depth 1
+    pop, push = stack.pop, stack.append
     while stack:
-        item, where = stack.pop()
-        if isinstance(item, dict):
+        item, where, depth = pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise _Bad(
+                    field,
+                    f"is nested more than {MAX_DEPTH} levels deep (counting the record), "
+                    "deeper than a JSON file can be loaded; flatten it or store the deep "
+                    "part as a JSON string",
+                )
+            if isinstance(item, list):
+                for index, child in enumerate(item):
+                    push((child, (where, index), depth + 1))
+                continue
             for key, child in item.items():
                 if not isinstance(key, str):
-                    raise _Bad(where, f"object key {key!r} is not a string; JSON keys are strings")
-                stack.append((child, f"{where}.{key}"))
-        elif isinstance(item, list):
-            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+                    raise _Bad(
+                        _path(field, where),
+                        f"object key {key!r} is not a string; JSON keys are strings",
+                    )
+                if not key.isascii() and _SURROGATE.search(key):
+                    raise _Bad(_path(field, where), _surrogate_message(key, "object key"))
+                push((child, (where, key), depth + 1))
+        elif isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                raise _Bad(_path(field, where), _surrogate_message(item, "the string"))
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise _Bad(where, f"{item!r} is not a JSON number; use null or a finite number")
-        elif item is not None and not isinstance(item, str | int | bool):
-            raise _Bad(where, f"{_kind(item)} is not a JSON value")
+                raise _Bad(
+                    _path(field, where),
+                    f"{float(item)!r} is not a JSON number; use null or a finite number",
+                )
+        elif item is not None and not isinstance(item, int | bool):
+            raise _Bad(
+                _path(field, where),
+                f"a {_type_name(item)} is not a JSON value; {_conversion(item)}",
+            )
+
+
+def _path(field: str, where: Any) -> str:
+    """The path text of a `_check_json` location (the error path only)."""
+    segments = []
+    while where is not None:
+        where, segment = where
+        segments.append(segment)
+    return format_path([field, *reversed(segments)])
+
+
+def _surrogate_message(text: str, what: str) -> str:
+    position = _SURROGATE.search(text).start()
+    return (
+        f"{what} {text[:40]!r} holds a lone surrogate ({text[position]!r} at character "
+        f"{position}), which is not valid Unicode and cannot be stored; fix the text where "
+        "it was decoded (decoding with errors='replace' keeps the rest)"
+    )
 
 
 def normalize_record(
@@ -328,17 +440,32 @@ def normalize_record(
                 out[key] = value
         if check_json:
             for key, value in out.items():
+                if key not in KNOWN_KEYS:
+                    _check_top_level_key(key)
                 _check_json(value, key)
     except _Bad as bad:
         problem = RecordProblem(
             bad.message,
             source=source,
             line=line,
-            run_id=run_id if isinstance(run_id, str) else None,
+            # a bad runId (one holding a lone surrogate, say) is not repeated as the run's id
+            run_id=run_id if isinstance(run_id, str) and bad.field != "runId" else None,
             field=bad.field or None,
         )
         raise InvalidRunRecord(problem) from None
     return out
+
+
+def _check_top_level_key(key: Any) -> None:
+    """Reject an unknown top-level key JSON cannot hold (check_json: dicts built in Python)."""
+    if not isinstance(key, str):
+        raise _Bad(
+            "",
+            f"top-level key {key!r} is a {_type_name(key)}, not a string; JSON keys are "
+            "strings: use a string key, or remove it",
+        )
+    if not key.isascii() and _SURROGATE.search(key):
+        raise _Bad("", _surrogate_message(key, "top-level key"))
 
 
 NORMAL_KEYS = (
@@ -477,17 +604,64 @@ def as_utc(moment: Any) -> datetime | None:
         raise RunReplayError(f"expected a datetime or ISO 8601 string, got {moment!r}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, as stored
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise RunReplayError(
+            f"{moment.isoformat()!r} is out of range once converted to UTC; give a time "
+            "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+        ) from None
 
 
 def dumps(value: Any) -> str:
-    """JSON text of a value as stored (orjson; stdlib json for integers beyond 64 bits)."""
+    """JSON text of a value as stored (orjson; stdlib json for integers beyond 64 bits or
+    nesting beyond orjson's 254 levels)."""
     try:
         return orjson.dumps(value).decode()
     except TypeError:
         import json
 
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except RecursionError:  # nested deeper than the stack: a record may nest MAX_DEPTH
+            return _dumps_deep(value, json.JSONEncoder(**_STDLIB_JSON).encode)
+
+
+_STDLIB_JSON = {"ensure_ascii": False, "separators": (",", ":"), "allow_nan": False}
+
+
+class _Punctuation(str):
+    """Text `_dumps_deep` writes as it is (braces, commas, keys), not a value to encode."""
+
+
+def _dumps_deep(value: Any, encode: Any) -> str:
+    """`json.dumps` without recursion (so without a depth limit), for deeply nested values."""
+    parts: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is _Punctuation:
+            parts.append(item)
+        elif isinstance(item, dict):
+            parts.append("{")
+            stack.append(_Punctuation("}"))
+            entries = list(item.items())
+            for index in range(len(entries) - 1, -1, -1):
+                key, child = entries[index]
+                # a key that is not a string: stdlib's text for it ({1: x} -> {"1": x})
+                key_text = encode(key) if isinstance(key, str) else encode({key: None})[1:-6]
+                stack.append(child)
+                stack.append(_Punctuation(("," if index else "") + key_text + ":"))
+        elif isinstance(item, list | tuple):
+            parts.append("[")
+            stack.append(_Punctuation("]"))
+            for index in range(len(item) - 1, -1, -1):
+                stack.append(item[index])
+                if index:
+                    stack.append(_Punctuation(","))
+        else:
+            parts.append(encode(item))
+    return "".join(parts)
 
 
 def loads(text: str | bytes) -> Any:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import jsonschema
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -16,8 +18,11 @@ from runreplay.model import (
     ASSET_KEYS,
     EVENT_KEYS,
     FRESHNESS_KEYS,
+    MAX_DEPTH,
     NORMAL_KEYS,
     STATUSES,
+    dumps,
+    format_timestamp,
     is_normal,
     json_schema,
     normalize_record,
@@ -59,6 +64,7 @@ def test_unknown_top_level_keys_are_kept():
         ({"status": "DONE"}, "status", "expected one of QUEUED"),
         ({"createdAt": "2026-11-20T01:00:00"}, "createdAt", "no time zone"),
         ({"createdAt": "yesterday"}, "createdAt", "ISO 8601"),
+        ({"createdAt": "2026-11-20T01:00:00zz"}, "createdAt", "ISO 8601"),
         ({"parameters": "batch=5"}, "parameters", "expected a JSON object"),
         ({"history": {"seq": 0}}, "history", "expected a list"),
         (
@@ -85,6 +91,208 @@ def test_invalid_records_name_the_field(changes, field, words):
 def test_python_values_json_cannot_hold_are_refused():
     with pytest.raises(InvalidRunRecord, match=r"parameters.ratio.*not a JSON number"):
         normalize_record(make_record(parameters={"ratio": float("nan")}), check_json=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("0999-06-01T00:00:00+01:00", "0999-05-31T23:00:00Z"),
+        ("0500-01-01T00:00:00.5Z", "0500-01-01T00:00:00.500000Z"),
+        ("0001-01-01T00:00:00-05:00", "0001-01-01T05:00:00Z"),
+        ("9999-12-31T23:59:59.999999+00:00", "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_years_before_1000_are_stored_with_four_digits(value, stored):
+    assert normalize_timestamp(value) == stored
+
+
+def test_format_timestamp_pads_the_year_to_four_digits():
+    assert format_timestamp(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
+    assert format_timestamp(datetime(999, 5, 31, 23, tzinfo=UTC)) == "0999-05-31T23:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"createdAt": "0001-01-01T00:00:00+05:30"}, "createdAt"),
+        ({"finishedAt": "9999-12-31T23:59:59-05:00"}, "finishedAt"),
+        (
+            {"history": [{"seq": 0, "at": "0001-01-01T00:59:00+01:00", "status": "QUEUED"}]},
+            "history[0].at",
+        ),
+    ],
+)
+def test_timestamps_outside_the_utc_range_are_invalid_records(changes, field):
+    with pytest.raises(InvalidRunRecord) as raised:
+        normalize_record(make_record(**changes))
+    assert raised.value.field == field
+    assert "out of range once converted to UTC" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "0001-01-01T00:00:00Z",  # already in normal form: the fast path
+        "0999-06-01T00:00:00+01:00",
+        "0500-01-01T00:00:00.5Z",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T18:59:59.999999-05:00",
+    ],
+)
+def test_extreme_years_round_trip_through_the_store(store, created_at):
+    """DuckDB's TIMESTAMPTZ holds years 1 to 9999; the store gives them back as loaded."""
+    record = make_record(
+        createdAt=created_at,
+        startedAt=created_at,
+        history=[{"seq": 0, "at": created_at, "status": "QUEUED"}],
+        assets=[
+            {
+                "assetKey": "a",
+                "materializedAt": created_at,
+                "freshness": {"lastUpdated": created_at},
+            }
+        ],
+    )
+    result = store.load_records([record])
+    assert result.runs == 1 and not result.errors
+    assert store.run(record["runId"]) == normalize_record(record)
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("2026-01-01T00:00:00z", "2026-01-01T00:00:00Z"),  # RFC 3339 allows a lower-case z
+        ("2026-01-01t00:00:00Z", "2026-01-01T00:00:00Z"),  # ... and a lower-case t
+        ("2026-01-01t03:00:00.5z", "2026-01-01T03:00:00.500000Z"),
+    ],
+)
+def test_lower_case_z_and_t_are_read_and_stored_upper_case(value, stored):
+    record = make_record(createdAt=value)
+    assert not is_normal(record)  # the slow path rewrites it
+    assert normalize_record(record)["createdAt"] == stored
+
+
+def _nested(depth: int) -> dict:
+    """`depth` objects, each inside the one before: {"k": {"k": ... 1}}."""
+    value: object = 1
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "words"),
+    [
+        (make_record(parameters={"x": "\ud800"}), "parameters.x", "lone surrogate"),
+        (make_record(run_id="run-\ud800"), "runId", "lone surrogate"),
+        (make_record(note=["ok", "\udc00"]), "note[1]", "lone surrogate"),
+        (make_record(parameters={"a": {"\ud800": 1}}), "parameters.a", "object key"),
+        ({**make_record(), "x\ud800": 1}, None, "top-level key"),
+        ({**make_record(), (1, 2): "x"}, None, "top-level key (1, 2) is a tuple, not a string"),
+        ({**make_record(), 1: "x"}, None, "top-level key 1 is a int, not a string"),
+        ({**make_record(), None: "x"}, None, "top-level key None is a NoneType"),
+        (make_record(parameters={"x": _nested(MAX_DEPTH - 1)}), "parameters", "1024 levels"),
+    ],
+)
+def test_python_values_json_cannot_hold_are_invalid_records(record, field, words):
+    with pytest.raises(InvalidRunRecord) as raised:
+        normalize_record(record, check_json=True)
+    assert raised.value.field == field
+    assert words in str(raised.value)
+    assert raised.value.run_id in (None, "run-000001")  # never the bad runId itself
+
+
+def test_load_records_skips_what_json_cannot_hold(store):
+    """Each of these crashed the load (UnicodeEncodeError, TypeError, RecursionError) or,
+    for a key 1, loaded it as "1"."""
+    bad = [
+        make_record(run_id="surrogate", parameters={"x": "\ud800"}),
+        make_record(run_id="surrogate-id-\ud800"),
+        {**make_record(run_id="extra-surrogate"), "x\ud800": 1},
+        {**make_record(run_id="tuple-key"), (1, 2): "x"},
+        {**make_record(run_id="int-key"), 1: "x"},
+        {**make_record(run_id="null-key"), None: "x"},
+        make_record(run_id="deep", parameters={"x": _nested(1100)}),
+    ]
+    result = store.load_records([make_record(run_id="ok"), *bad], on_error="skip")
+    assert result.runs == 1 and store.has_run("ok")
+    assert [type(error) for error in result.errors] == [InvalidRunRecord] * len(bad)
+
+
+@pytest.mark.parametrize("how", ["records", "file"])
+def test_records_nested_to_the_depth_limit_round_trip(store, tmp_path, how):
+    """A record may nest MAX_DEPTH containers (itself included), as deep as a JSON file
+    can be read; deeper than orjson writes, so the stdlib writes it, without recursing."""
+    record = make_record(parameters={"x": _nested(MAX_DEPTH - 2)})
+    if how == "records":
+        result = store.load_records([record])
+    else:
+        path = tmp_path / "deep.ndjson"
+        path.write_text(dumps(record) + "\n")
+        result = store.load(path)
+    assert result.runs == 1 and not result.errors
+    # dict == recurses (and would overflow the stack): compare the JSON text instead
+    assert dumps(store.run(record["runId"])) == dumps(normalize_record(record))
+
+
+def test_dumps_writes_values_nested_beyond_the_stack():
+    assert dumps(_nested(3000)) == '{"k":' * 3000 + "1" + "}" * 3000
+    assert dumps([[{"a": 2**70, 1: None}], []]) == '[[{"a":1180591620717411303424,"1":null}],[]]'
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [
+        ({"a.b": float("nan")}, 'parameters["a.b"]'),
+        ({"a": {"b": float("nan")}}, "parameters.a.b"),
+        ({"steps": [1, {"p@10": float("inf")}]}, 'parameters.steps[1]["p@10"]'),
+    ],
+)
+def test_json_errors_name_the_field_in_path_syntax(parameters, field):
+    with pytest.raises(InvalidRunRecord) as raised:
+        normalize_record(make_record(parameters=parameters), check_json=True)
+    assert raised.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (np.True_, "a numpy.bool is not a JSON value; convert it with bool()"),
+        (np.int64(3), "a numpy.int64 is not a JSON value; convert it with int()"),
+        (np.float32(1.5), "a numpy.float32 is not a JSON value; convert it with float()"),
+        (Decimal("1.5"), "a decimal.Decimal is not a JSON value; convert it with float()"),
+        ((1, 2), "a tuple is not a JSON value; convert it with list()"),
+    ],
+)
+def test_values_json_cannot_hold_are_named_by_their_real_type(value, words):
+    with pytest.raises(InvalidRunRecord) as raised:
+        normalize_record(make_record(parameters={"x": value}), check_json=True)
+    assert words in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        (
+            {"assets": [{"assetKey": "a", "freshness": {"stale": np.True_}}]},
+            "expected true or false, got a numpy.bool; convert it with bool()",
+        ),
+        (
+            {"history": [{"seq": np.int64(0), "at": "2026-11-20T01:00:00Z", "status": "QUEUED"}]},
+            "got a numpy.int64; convert it with int()",
+        ),
+    ],
+)
+def test_numpy_values_in_known_fields_are_named_by_their_real_type(changes, words):
+    with pytest.raises(InvalidRunRecord) as raised:
+        normalize_record(make_record(**changes))
+    assert words in str(raised.value)
+
+
+def test_a_numpy_float64_is_a_float_and_loads(store):
+    record = make_record(parameters={"ratio": np.float64(0.5)})
+    store.load_records([record])
+    assert store.run(record["runId"])["parameters"] == {"ratio": 0.5}
 
 
 def test_sample_shaped_record_matches_the_shipped_schema():
@@ -251,3 +459,5 @@ def test_as_utc_reads_the_times_a_user_gives():
         as_utc("last tuesday")
     with pytest.raises(RunReplayError, match="expected a datetime or ISO 8601 string"):
         as_utc(12)
+    with pytest.raises(RunReplayError, match="out of range once converted to UTC"):
+        as_utc("0001-01-01T00:00:00+05:30")
