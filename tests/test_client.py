@@ -23,7 +23,7 @@ from runreplay.errors import (
     ServerError,
     Unauthorized,
 )
-from tests.conftest import FIXED_NOW, SAMPLE
+from tests.conftest import FIXED_NOW, SAMPLE, make_record
 
 LAST_GOOD, FIRST_BAD, ML_RUN = "run-000345", "run-000347", "run-000403"
 
@@ -75,6 +75,24 @@ def test_diff_gives_the_same_run_diff_as_a_local_diff(api):
     assert remote.to_dict() == local.to_dict()
     assert remote.summary == local.summary
     assert remote.fields.equals(local.fields)
+
+
+@pytest.mark.parametrize("run_id", ["odd/run/2", "odd/run/2/diff", "odd/run/2/replay"])
+def test_run_ids_with_slashes_work_end_to_end(api, live_server, run_id):
+    other = "odd/run/2/replay" if run_id == "odd/run/2" else "odd/run/2"
+    with live_server.database.lock:  # assets=[]: never stale, so the replay is enqueued
+        live_server.database.store.load_records(
+            [make_record(run_id, assets=[]), make_record(other, assets=[])]
+        )
+    assert api.run(run_id)["runId"] == run_id
+    run_diff = api.diff(run_id, other)
+    assert (run_diff.base_run["runId"], run_diff.compare_run["runId"]) == (run_id, other)
+    result = api.replay(run_id)
+    assert result.enqueued and result.run["replayOf"] == run_id
+    assert [row["runId"] for row in api.audit(run_id)] == [run_id]
+    with pytest.raises(NotFound) as caught:
+        api.diff("odd/no/such", run_id)
+    assert "'odd/no/such'" in caught.value.message
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -13,7 +14,7 @@ import requests
 import runreplay
 from runreplay.diff import diff_stored
 from runreplay.model import dumps
-from tests.conftest import FIXED_NOW, SAMPLE, start_server
+from tests.conftest import FIXED_NOW, SAMPLE, make_record, start_server
 
 LAST_GOOD = "run-000345"  # nightly-etl; produced warehouse/orders, whose current state is stale
 FIRST_BAD = "run-000347"  # nightly-etl; failed, produced no assets
@@ -50,12 +51,18 @@ def audit_rows_equal_replay_requests(request):
     assert server.count("SELECT count(*) FROM audit") == server.sent_replays
 
 
-def replay(server, run_id, body=None, *, key=None, operator="alice", data=None):
+def replay(
+    server, run_id, body=None, *, key=None, operator="alice", data=None,
+    content_type="application/json",
+):  # fmt: skip
+    """POST a replay: `body` as JSON, or the raw bytes `data` sent with `content_type`."""
     count_replay_request(server)
     headers = server.headers(operator)
     if key is not None:
         headers["Idempotency-Key"] = key
     if data is not None:
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         return requests.post(
             f"{server.url}/workflow-runs/{run_id}/replay", data=data, headers=headers, timeout=10
         )
@@ -102,6 +109,24 @@ def sample_store(tmp_path_factory):
     with runreplay.open(tmp_path_factory.mktemp("local") / "local.duckdb") as store:
         store.load(SAMPLE)
         yield store
+
+
+SLASHED_IDS = ("odd/run/2", "odd/run/2/diff", "odd/run/2/replay")
+"""runIds with "/" in them (the record schema allows any string); no assets, so never stale."""
+
+
+@pytest.fixture
+def slashed_runs(live_server):
+    """live_server, also holding runs whose runIds contain "/" (SLASHED_IDS)."""
+    with live_server.database.lock:
+        live_server.database.store.load_records(
+            [make_record(run_id, assets=[]) for run_id in SLASHED_IDS]
+        )
+    return live_server
+
+
+def encoded(run_id):
+    return quote(run_id, safe="")
 
 
 # -- health, auth, logs ------------------------------------------------------------------
@@ -277,6 +302,24 @@ def test_diff_without_compare_to_is_400(live_server):
     assert "compareTo" in message
 
 
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("compareTo=", "must name a run"),
+        (f"compareTo={FIRST_BAD}&compareTo={REPLAY_OF_FIRST_BAD}", "give it once"),
+        (f"compareTo=&compareTo={FIRST_BAD}", "give it once"),
+    ],
+)
+def test_diff_refuses_an_empty_or_repeated_compare_to_with_400(live_server, query, says):
+    response = requests.get(
+        f"{live_server.url}/workflow-runs/{LAST_GOOD}/diff?{query}",
+        headers=live_server.headers(),
+        timeout=10,
+    )
+    message = assert_error(response, 400, "bad_request")
+    assert "compareTo" in message and says in message
+
+
 @pytest.mark.parametrize("base, compare", [("run-999999", FIRST_BAD), (LAST_GOOD, "run-999999")])
 def test_diff_with_an_unknown_run_is_404_naming_it(live_server, base, compare):
     response = get(live_server, f"/workflow-runs/{base}/diff", compareTo=compare)
@@ -385,6 +428,86 @@ def test_freshness_rejects_bad_bodies_with_400(live_server, body):
     assert response.json()["error"]["code"] in ("bad_request", "invalid_body")
 
 
+def test_freshness_without_stale_or_last_updated_says_what_it_accepts(live_server):
+    url = f"{live_server.url}/assets/models/churn/freshness"
+    refused = requests.put(
+        url, json={"maxLagMinutes": 5}, headers=live_server.headers(), timeout=10
+    )
+    message = assert_error(refused, 400, "invalid_body")
+    assert message.startswith('give "stale" (true or false), "lastUpdated", or both;')
+    assert '"maxLagMinutes" is optional' in message
+    # what the message promises: lastUpdated alone is accepted
+    alone = {"lastUpdated": "2026-11-30T00:00:00Z"}
+    response = requests.put(url, json=alone, headers=live_server.headers(), timeout=10)
+    assert response.status_code == 200, response.text
+    assert (response.json()["lastUpdated"], response.json()["maxLagMinutes"]) == (
+        "2026-11-30T00:00:00Z",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "text/json", None]
+)
+def test_freshness_refuses_a_json_body_not_sent_as_json_with_415(live_server, content_type):
+    headers = live_server.headers()
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = requests.put(
+        f"{live_server.url}/assets/models/churn/freshness",
+        data=b'{"stale": true}',
+        headers=headers,
+        timeout=10,
+    )
+    message = assert_error(response, 415, "unsupported_media_type")
+    assert "Content-Type: application/json" in message
+    assert live_server.count("SELECT count(*) FROM asset_freshness") == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "APPLICATION/JSON"])
+def test_freshness_accepts_json_content_types_with_parameters(live_server, content_type):
+    response = requests.put(
+        f"{live_server.url}/assets/models/churn/freshness",
+        data=b'{"stale": true}',
+        headers=live_server.headers(**{"Content-Type": content_type}),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["stale"] is True
+
+
+def _chunked(total_bytes):
+    """A body requests sends with Transfer-Encoding: chunked (no Content-Length)."""
+    yield b'{"stale": true, "pad": "'
+    for _ in range(total_bytes // 4096):
+        yield b"x" * 4096
+    yield b'"}'
+
+
+def test_freshness_refuses_a_huge_chunked_body_with_413(live_server):
+    response = requests.put(
+        f"{live_server.url}/assets/models/churn/freshness",
+        data=_chunked(100_000),
+        headers=live_server.headers(**{"Content-Type": "application/json"}),
+        timeout=10,
+    )
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert_error(response, 413, "payload_too_large")
+    assert live_server.count("SELECT count(*) FROM asset_freshness") == 0
+
+
+def test_freshness_accepts_a_chunked_body_under_the_limit(live_server):
+    response = requests.put(
+        f"{live_server.url}/assets/models/churn/freshness",
+        data=iter([b'{"stale":', b" true}"]),
+        headers=live_server.headers(**{"Content-Type": "application/json"}),
+        timeout=10,
+    )
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 200, response.text
+    assert response.json()["stale"] is True
+
+
 def test_freshness_refuses_a_huge_body_with_413(live_server):
     response = requests.put(
         f"{live_server.url}/assets/models/churn/freshness",
@@ -458,14 +581,134 @@ def test_replay_rejects_bad_bodies_with_400_and_audits_them(live_server, raw_bod
     assert row["detail"].startswith("invalid_body")
 
 
-def test_replay_accepts_an_empty_body_as_empty_object(live_server):
-    assert replay(live_server, FIRST_BAD, data=b"").status_code == 202
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded"])
+def test_replay_accepts_an_empty_body_as_empty_object(live_server, content_type):
+    # what `requests.post(url)` and `curl -X POST [-d '']` send: no body to misread
+    response = replay(live_server, FIRST_BAD, data=b"", content_type=content_type)
+    assert response.status_code == 202, response.text
 
 
-def test_replay_refuses_a_huge_body_with_413(live_server):
-    response = replay(live_server, FIRST_BAD, data=b'{"allowStaleAssets": true' + b" " * 70_000)
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "text/json", None]
+)
+def test_replay_of_a_body_not_sent_as_json_is_415_and_audited(live_server, content_type):
+    response = replay(
+        live_server, FIRST_BAD, data=b'{"allowStaleAssets": true}', content_type=content_type
+    )
+    message = assert_error(response, 415, "unsupported_media_type")
+    assert "Content-Type: application/json" in message
+    assert run_count(live_server) == SAMPLE_RUNS
+    (row,) = audit_rows(live_server)
+    assert (row["outcome"], row["statusCode"], row["actor"]) == ("rejected", 415, "alice")
+    assert row["detail"].startswith("unsupported_media_type")
+
+
+def test_replay_checks_the_token_before_the_content_type(live_server):
+    count_replay_request(live_server)
+    response = requests.post(
+        f"{live_server.url}/workflow-runs/{FIRST_BAD}/replay",
+        data=b"{}",
+        headers={"Content-Type": "text/plain"},
+        timeout=10,
+    )
+    assert_error(response, 401, "unauthorized")
+    (row,) = audit_rows(live_server)
+    assert (row["outcome"], row["statusCode"], row["actor"]) == ("rejected", 401, None)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "application/merge-patch+json"]
+)
+def test_replay_accepts_json_content_types(live_server, content_type):
+    response = replay(live_server, FIRST_BAD, data=b"{}", content_type=content_type)
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'{"allowStaleAssets": true' + b" " * 70_000, _chunked(100_000)],
+    ids=["content-length", "chunked"],
+)
+def test_replay_refuses_a_huge_body_with_413(live_server, data):
+    response = replay(live_server, FIRST_BAD, data=data)
     assert_error(response, 413, "payload_too_large")
     assert run_count(live_server) == SAMPLE_RUNS
+    (row,) = audit_rows(live_server)
+    assert (row["outcome"], row["statusCode"]) == ("rejected", 413)
+
+
+# -- runIds with "/" ------------------------------------------------------------------------
+
+
+def test_a_run_id_with_slashes_is_reachable_on_every_run_route(slashed_runs):
+    path = f"/workflow-runs/{encoded('odd/run/2')}"
+    assert get(slashed_runs, path).json()["runId"] == "odd/run/2"
+    diff = get(slashed_runs, f"{path}/diff", compareTo="odd/run/2/replay")
+    assert diff.status_code == 200, diff.text
+    assert diff.json()["runs"]["base"]["runId"] == "odd/run/2"
+    assert diff.json()["runs"]["compareTo"]["runId"] == "odd/run/2/replay"
+    accepted = replay(slashed_runs, encoded("odd/run/2"), {})
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["run"]["replayOf"] == "odd/run/2"
+    (row,) = audit_rows(slashed_runs, "odd/run/2")
+    assert (row["runId"], row["outcome"]) == ("odd/run/2", "enqueued")
+
+
+@pytest.mark.parametrize(
+    "path, run_id",
+    [
+        # a %2F belongs to the id ...
+        ("/workflow-runs/odd%2Frun%2F2%2Fdiff", "odd/run/2/diff"),
+        ("/workflow-runs/odd%2Frun%2F2%2Freplay", "odd/run/2/replay"),
+        # ... and slashes sent as they are work too, up to a trailing /diff or /replay
+        ("/workflow-runs/odd/run/2", "odd/run/2"),
+        ("/workflow-runs/odd/run/2/replay", "odd/run/2/replay"),  # GET: no replay route
+    ],
+)
+def test_get_of_a_run_id_ending_in_an_action_name_is_the_run(slashed_runs, path, run_id):
+    response = get(slashed_runs, path)
+    assert response.status_code == 200, response.text
+    assert response.json()["runId"] == run_id
+
+
+@pytest.mark.parametrize(
+    "path, base",
+    [
+        ("/workflow-runs/odd%2Frun%2F2%2Fdiff/diff", "odd/run/2/diff"),
+        ("/workflow-runs/odd/run/2/diff/diff", "odd/run/2/diff"),
+        ("/workflow-runs/odd/run/2/diff", "odd/run/2"),  # a literal "/" before diff: the action
+        ("/workflow-runs/odd%2Frun%2F2%2Freplay/diff", "odd/run/2/replay"),
+    ],
+)
+def test_a_literal_trailing_diff_is_the_diff_action(slashed_runs, path, base):
+    response = get(slashed_runs, path, compareTo="odd/run/2")
+    assert response.status_code == 200, response.text
+    assert response.json()["runs"]["base"]["runId"] == base
+
+
+@pytest.mark.parametrize("run_id", ["odd/run/2/replay", "odd/run/2/diff"])
+def test_replay_of_a_run_id_ending_in_an_action_name(slashed_runs, run_id):
+    response = replay(slashed_runs, encoded(run_id), {})
+    assert response.status_code == 202, response.text
+    assert response.json()["run"]["replayOf"] == run_id
+    assert [row["runId"] for row in audit_rows(slashed_runs)] == [run_id]
+
+
+def test_post_to_the_run_record_of_an_id_ending_in_replay_is_no_replay(slashed_runs):
+    response = requests.post(
+        f"{slashed_runs.url}/workflow-runs/odd%2Frun%2F2%2Freplay",
+        json={},
+        headers=slashed_runs.headers(),
+        timeout=10,
+    )
+    message = assert_error(response, 405, "method_not_allowed")
+    assert "odd%2Frun%2F2%2Freplay" in message  # the path as sent
+    assert audit_rows(slashed_runs) == [] and run_count(slashed_runs) == SAMPLE_RUNS + 3
+
+
+def test_an_unknown_run_id_with_slashes_is_404_naming_it(slashed_runs):
+    response = get(slashed_runs, f"/workflow-runs/{encoded('no/such/run')}/diff", compareTo="x")
+    assert "'no/such/run'" in assert_error(response, 404, "run_not_found")
 
 
 # -- Idempotency-Key -------------------------------------------------------------------------
@@ -619,7 +862,11 @@ def test_openapi_documents_every_route_body_and_error(live_server):
     assert "422" not in document["paths"]["/workflow-runs"]["get"]["responses"]
     assert "HTTPValidationError" not in text
     replay_operation = document["paths"]["/workflow-runs/{runId}/replay"]["post"]
-    assert set(replay_operation["responses"]) == {"202", "400", "401", "404", "409", "413"}
+    assert set(replay_operation["responses"]) == {"202", "400", "401", "404", "409", "413", "415"}
+    freshness_operation = document["paths"]["/assets/{assetKey}/freshness"]["put"]
+    assert {"400", "413", "415"} <= set(freshness_operation["responses"])
+    (run_id,) = replay_operation["parameters"][:1]
+    assert (run_id["name"], run_id["in"], run_id["required"]) == ("runId", "path", True)
     assert replay_operation["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ReplayBody"
     }

@@ -173,6 +173,29 @@ def test_serve_refuses_a_missing_token_file(tmp_path, serve_env):
     assert "cannot read token file" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "host, says",
+    [
+        ("256.1.1.1", "cannot resolve host '256.1.1.1': "),
+        ("nonexistent.invalid", "cannot resolve host 'nonexistent.invalid': "),
+        ("a" * 64 + ".example", "cannot resolve host 'aaaa"),  # a label too long for IDNA
+        ("192.0.2.1", "choose a --host that is an address of this machine"),  # TEST-NET-1
+    ],
+)
+def test_serve_refuses_a_host_it_cannot_listen_on_in_one_line(tmp_path, serve_env, host, says):
+    result = subprocess.run(
+        [str(RUNREPLAY_BIN), "serve", "--db", str(tmp_path / "s.duckdb"), "--host", host,
+         "--port", "0"],
+        capture_output=True, text=True, env=serve_env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "gaierror" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0], result.stderr
+    assert errors[0] == result.stderr.splitlines()[-1]
+    assert "runreplay core API on" not in result.stdout
+
+
 # -- runreplay replay / audit against a live server ------------------------------------------
 
 
@@ -199,6 +222,25 @@ def test_cli_replay_yes_confirms_and_enqueues(live_server, cli_env):
     assert re.search(r"enqueued run-\w+ \(replay of run-000345", result.stdout)
     outcomes = live_server.count("SELECT list(outcome ORDER BY id) FROM audit")
     assert outcomes == ["stale_assets", "enqueued"]
+
+
+@pytest.mark.parametrize("key", ["nightly-fix-42", "k" * 250])
+def test_cli_replay_confirms_a_stale_refusal_under_the_same_idempotency_key(
+    live_server, cli_env, key
+):
+    """After a refusal with --idempotency-key K, the advice (--allow-stale-assets) must work
+    with the same K: it sends the confirmed key, as --yes does, within 255 characters."""
+    refused = _cli(live_server, "replay", LAST_GOOD, "--idempotency-key", key, env=cli_env)
+    assert refused.returncode == 3 and "--allow-stale-assets" in refused.stderr
+    confirmed = _cli(
+        live_server, "replay", LAST_GOOD, "--idempotency-key", key, "--allow-stale-assets",
+        env=cli_env,
+    )  # fmt: skip
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert confirmed.stdout.startswith("enqueued ")
+    again = _cli(live_server, "replay", LAST_GOOD, "--idempotency-key", key, "--yes", env=cli_env)
+    assert again.returncode == 0 and again.stdout == confirmed.stdout  # the same replay
+    assert live_server.count("SELECT count(*) FROM replay_queue") == 1
 
 
 def test_cli_replay_of_a_fresh_run_enqueues_at_once(live_server, cli_env):

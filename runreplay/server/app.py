@@ -12,6 +12,7 @@ or a query string.
 from __future__ import annotations
 
 import copy
+import errno
 import logging
 import os
 import socket
@@ -152,30 +153,44 @@ class RequestLog:
 
 
 class BodyLimit:
-    """ASGI middleware: a body over MAX_REQUEST_BYTES gets 413 in the one error shape."""
+    """ASGI middleware: a body over MAX_REQUEST_BYTES gets 413 in the one error shape.
+
+    The body is read here, whole, before the app sees it (no route takes a big one): a
+    chunked body declares no length, and a limit hit while FastAPI reads would become its
+    generic 400.
+    """
 
     def __init__(self, app: Any):
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].endswith("/replay"):
+        if scope["type"] != "http" or (
+            scope["method"] == "POST" and scope["path"].endswith("/replay")
+        ):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES:
             await _too_large()(scope, receive, send)
             return
-        received = 0
-
-        async def counted() -> dict:
-            nonlocal received
+        chunks, size, message = [], 0, {"more_body": True}
+        while message.get("more_body", False):
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > MAX_REQUEST_BYTES:
-                raise _too_large_problem()
-            return message
+            if message["type"] != "http.request":  # the client left: let the app see it
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_REQUEST_BYTES:
+                await _too_large()(scope, receive, send)
+                return
+        if message["type"] == "http.request":
+            message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        pending = [message]
 
-        await self.app(scope, counted, send)
+        async def buffered() -> dict:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, buffered, send)
 
 
 def _too_large_problem() -> ApiProblem:
@@ -260,15 +275,27 @@ def serve(
     """
     import uvicorn
 
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as error:  # socket.gaierror; UnicodeError from IDNA
+        reason = getattr(error, "strerror", None) or "not a valid host name"
+        raise RunReplayError(
+            f"cannot resolve host {host!r}: {reason}; give an IP address or a host name "
+            "this machine resolves (127.0.0.1 for this machine only)"
+        ) from None
     listener = socket.socket(family, kind, proto)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind(address)
     except OSError as error:
         listener.close()
+        advice = (
+            "choose a --host that is an address of this machine"
+            if error.errno == errno.EADDRNOTAVAIL
+            else "choose another --port"
+        )
         raise RunReplayError(
-            f"cannot listen on {host}:{port}: {error.strerror}; choose another --port"
+            f"cannot listen on {host}:{port}: {error.strerror}; {advice}"
         ) from None
     bound_host, bound_port = listener.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS audit (
 
 OUTCOMES = ("enqueued", "stale_assets", "repeated", "rejected", "failed")
 """enqueued (202), stale_assets (409), repeated (an Idempotency-Key seen before: the first
-answer again, nothing new), rejected (400 / 401 / 404 / 413: nothing done), failed (500: the
+answer again, nothing new), rejected (400 / 401 / 404 / 413 / 415: nothing done), failed (500: the
 server broke, nothing was written)."""
 
 

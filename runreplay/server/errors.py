@@ -126,10 +126,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(error.status_code, "http_error")
+        raw_path = request.scope.get("raw_path")  # as sent: a %2F in it stays visible
+        path = raw_path.decode("latin-1") if raw_path else request.url.path
         if error.status_code == 404:
-            message = f"no route {request.url.path!r}; see /openapi.json for the routes"
+            message = f"no route {path!r}; see /openapi.json for the routes"
         elif error.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path!r}"
+            message = f"{request.method} is not allowed on {path!r}"
         else:
             message = str(error.detail) if isinstance(error.detail, str) else code
         return problem_response(ApiProblem(error.status_code, code, message))

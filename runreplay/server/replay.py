@@ -25,7 +25,7 @@ from runreplay.server import audit
 from runreplay.server.audit import AuditEntry
 from runreplay.server.database import ServerDatabase
 from runreplay.server.errors import ApiProblem, describe_validation, run_not_found
-from runreplay.server.schemas import ReplayBody
+from runreplay.server.schemas import ReplayBody, require_json
 from runreplay.store import Store
 
 log = logging.getLogger("runreplay.server")
@@ -52,14 +52,15 @@ class ReplayAnswer:
         return {REPEATED_HEADER: "true"} if self.repeated else {}
 
 
-def parse_body(raw: bytes) -> bool:
-    """allowStaleAssets from a raw body (empty means {}); ApiProblem 400 when malformed."""
+def parse_body(raw: bytes, content_type: str | None = None) -> bool:
+    """allowStaleAssets from a raw body (empty means {}); ApiProblem 413 / 415 / 400 otherwise."""
     if len(raw) > MAX_BODY_BYTES:
         raise ApiProblem(
             413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes; send {{}}"
         )
     if not raw.strip():
         return False
+    require_json(content_type, raw)
     try:
         return ReplayBody.model_validate_json(raw).allowStaleAssets
     except ValidationError as error:
@@ -112,18 +113,20 @@ class ReplayService:
         raw_body: bytes,
         idempotency_key: str | None,
         authenticate: Callable[[], str],
+        content_type: str | None = None,
     ) -> ReplayAnswer:
         """Answer one replay request; every outcome appends exactly one audit row.
 
-        `authenticate` returns the operator or raises ApiProblem 401. A refused request
-        (401, 400, 404) raises ApiProblem after its audit row is written.
+        `authenticate` returns the operator or raises ApiProblem 401. `content_type` is the
+        request's Content-Type header. A refused request (401, 400, 404, 413, 415) raises
+        ApiProblem after its audit row is written.
         """
         database = self.database
         with database.lock:
             entry = AuditEntry(at=database.now(), run_id=run_id, idempotency_key=idempotency_key)
             try:
                 entry.actor = authenticate()
-                entry.allow_stale_assets = parse_body(raw_body)
+                entry.allow_stale_assets = parse_body(raw_body, content_type)
                 _check_key(idempotency_key)
                 answer = self._decide(entry)
             except ApiProblem as problem:

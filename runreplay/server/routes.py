@@ -10,12 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import Match
 
 from runreplay import __version__
 from runreplay.diff import diff_stored
@@ -33,9 +37,44 @@ from runreplay.server.schemas import (
     ReplayAccepted,
     RunPage,
     StaleRefusal,
+    require_json,
 )
 
-router = APIRouter()
+
+class SlashAwareRoute(APIRoute):
+    """An APIRoute whose `{name:path}` parameters may hold "/", sent as %2F or as is.
+
+    Starlette matches the decoded path, where /workflow-runs/a%2Fdiff and /workflow-runs/a/diff
+    look alike. This route also reads the raw path: the fixed segments after the last
+    parameter ("/diff", "/replay", "/freshness") must be real slashes there, so a %2F is
+    always part of the id. Hence GET /workflow-runs/a%2Fdiff is run "a/diff" and
+    GET /workflow-runs/a/diff?compareTo=b is a diff of run "a". A parameter is never empty
+    (as with a plain `{runId}`).
+    """
+
+    @cached_property
+    def _fixed_tail(self) -> list[str]:
+        """The segments after the last parameter: ["diff"] for /workflow-runs/{runId}/diff."""
+        if "}" not in self.path_format:
+            return []
+        return self.path_format.rsplit("}", 1)[1].split("/")[1:]
+
+    def matches(self, scope: dict) -> tuple[Match, dict]:
+        match, child_scope = super().matches(scope)
+        if match is Match.NONE:
+            return match, child_scope
+        if "" in child_scope.get("path_params", {}).values():
+            return Match.NONE, {}
+        raw_path = scope.get("raw_path")
+        tail = self._fixed_tail
+        if tail and raw_path is not None:
+            raw_tail = raw_path.decode("latin-1").rsplit("/", len(tail))[1:]
+            if [unquote(segment) for segment in raw_tail] != tail:
+                return Match.NONE, {}
+        return match, child_scope
+
+
+router = APIRouter(route_class=SlashAwareRoute)
 bearer = HTTPBearer(
     auto_error=False,
     description="A token from RUNREPLAY_TOKENS, the token file, or the one `serve` generated.",
@@ -46,6 +85,9 @@ _ERRORS = {
     401: {"model": ErrorBody, "description": "No bearer token, or an unknown one."},
 }
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "Unknown run."}}
+_NOT_JSON = {
+    415: {"model": ErrorBody, "description": "A body not sent as Content-Type: application/json."}
+}
 
 
 def _state(request: Request):
@@ -63,7 +105,23 @@ def operator(
 
 
 Operator = Annotated[str, Depends(operator)]
-RunId = Annotated[str, Path(alias="runId", description="The run's runId.")]
+
+
+async def json_operator(request: Request, actor: Operator) -> str:
+    """The operator, once the body (if any) is known to be JSON (ApiProblem 415 otherwise)."""
+    require_json(request.headers.get("content-type"), await request.body())
+    return actor
+
+
+JsonOperator = Annotated[str, Depends(json_operator)]
+RunId = Annotated[
+    str,
+    Path(
+        alias="runId",
+        description='The run\'s runId, percent-encoded; a "/" in it as %2F (a literal "/" '
+        "before diff or replay at the end starts that action).",
+    ),
+]
 
 
 @router.get("/health", response_model=Health, tags=["tooling"], summary="Liveness (no token)")
@@ -121,37 +179,15 @@ def list_runs(
 
 
 @router.get(
-    "/workflow-runs/{runId}",
-    response_model=None,
-    responses={
-        200: {
-            "description": "The run record.",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunRecord"}}},
-        },
-        **_ERRORS,
-        **_NOT_FOUND,
-    },
-    tags=["runs"],
-    summary="One run record",
-)
-def get_run(request: Request, actor: Operator, run_id: RunId) -> Any:
-    database = _state(request).database
-    with database.lock:
-        if not database.store.has_run(run_id):
-            raise run_not_found(run_id)
-        return json_response(database.store.run(run_id))
-
-
-@router.get(
-    "/workflow-runs/{runId}/diff",
+    "/workflow-runs/{runId:path}/diff",
     response_model=DiffResponse,
     responses={
         **_ERRORS,
         **_NOT_FOUND,
         400: {
             "model": ErrorBody,
-            "description": "compareTo missing, runs of different workflows "
-            "(workflow_mismatch), or a bad ignore glob.",
+            "description": "compareTo missing, empty or given twice, runs of different "
+            "workflows (workflow_mismatch), or a bad ignore glob.",
         },
     },
     tags=["runs"],
@@ -165,6 +201,16 @@ def diff_runs_route(
     ignore: Annotated[list[str] | None, Query(description="Path globs to leave out.")] = None,
     hide_volatile: Annotated[bool, Query(alias="hideVolatile")] = False,
 ) -> Any:
+    if len(request.query_params.getlist("compareTo")) > 1:
+        raise ApiProblem(
+            400, "bad_request", "query parameter 'compareTo' is given more than once; give it once"
+        )
+    if not compare_to:
+        raise ApiProblem(
+            400,
+            "bad_request",
+            "query parameter 'compareTo' is empty; it must name a run (the runId to diff against)",
+        )
     database = _state(request).database
     with database.lock:
         workflows = dict(
@@ -194,7 +240,7 @@ def diff_runs_route(
 
 
 @router.post(
-    "/workflow-runs/{runId}/replay",
+    "/workflow-runs/{runId:path}/replay",
     status_code=202,
     response_model=ReplayAccepted,
     responses={
@@ -207,6 +253,7 @@ def diff_runs_route(
         },
         409: {"model": StaleRefusal, "description": "Stale assets; nothing was enqueued."},
         413: {"model": ErrorBody, "description": "The body is too large."},
+        **_NOT_JSON,
     },
     openapi_extra={
         "requestBody": {
@@ -241,9 +288,37 @@ async def replay_route(
         return name
 
     answer = await run_in_threadpool(
-        state.replays.replay, run_id, raw_body, idempotency_key, authenticate
+        state.replays.replay,
+        run_id,
+        raw_body,
+        idempotency_key,
+        authenticate,
+        request.headers.get("content-type"),
     )
     return json_response(answer.body, answer.status_code, answer.headers)
+
+
+# After the diff and replay routes: a GET of .../diff is the diff, not a run record.
+@router.get(
+    "/workflow-runs/{runId:path}",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The run record.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunRecord"}}},
+        },
+        **_ERRORS,
+        **_NOT_FOUND,
+    },
+    tags=["runs"],
+    summary="One run record",
+)
+def get_run(request: Request, actor: Operator, run_id: RunId) -> Any:
+    database = _state(request).database
+    with database.lock:
+        if not database.store.has_run(run_id):
+            raise run_not_found(run_id)
+        return json_response(database.store.run(run_id))
 
 
 @router.get(
@@ -276,13 +351,14 @@ def read_audit(
         **_ERRORS,
         404: {"model": ErrorBody, "description": "An asset key with control characters."},
         413: {"model": ErrorBody, "description": "The body is too large."},
+        **_NOT_JSON,
     },
     tags=["assets"],
     summary="Report an asset's current freshness (mark it fresh or stale)",
 )
 def report_freshness(
     request: Request,
-    actor: Operator,
+    actor: JsonOperator,
     asset_key: Annotated[str, Path(alias="assetKey", min_length=1)],
     report: FreshnessReport,
 ) -> Any:
@@ -290,7 +366,8 @@ def report_freshness(
         raise ApiProblem(
             400,
             "invalid_body",
-            'give "stale" (true or false), or "lastUpdated" with "maxLagMinutes"',
+            'give "stale" (true or false), "lastUpdated", or both; "maxLagMinutes" is '
+            'optional and only counts with "lastUpdated" (stale once older than that)',
         )
     database = _state(request).database
     with database.lock:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
+from runreplay.server.errors import ApiProblem
+
 RunRecord = Annotated[
     dict[str, Any], WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/RunRecord"}]})
 ]
@@ -19,6 +21,28 @@ RunRecord = Annotated[
 
 MAX_LAG_MINUTES = 100 * 366 * 24 * 60
 """Beyond this a lag cannot be turned into an interval; the API refuses it."""
+
+
+def require_json(content_type: str | None, body: bytes) -> None:
+    """ApiProblem 415 unless a non-empty `body` is declared JSON (application/json or +json).
+
+    An empty body needs no Content-Type (a replay's empty body means {}). A body without
+    one is refused too: which parser applies must not depend on the FastAPI version.
+    """
+    if not body.strip():
+        return
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    sent = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
+    raise ApiProblem(
+        415,
+        "unsupported_media_type",
+        f"the body came with {sent}; bodies are JSON: send it with "
+        "Content-Type: application/json (curl: -H 'Content-Type: application/json')",
+    )
 
 
 class ReplayBody(BaseModel):
