@@ -18,7 +18,6 @@ import contextlib
 import gc
 import gzip
 import hashlib
-import io
 import math
 import os
 import re
@@ -261,12 +260,40 @@ def _gzip_corrupt_message(error: Exception) -> str:
     return f"the gzip stream is corrupt ({error}); re-export the file"
 
 
+class _GzipBlocks:
+    """Reads of a gzip stream that return every byte decoded before the stream breaks,
+    then raise. GzipFile.read(n) raises as it meets the damage and drops what it decoded
+    in that call (up to READ_BYTES): the lines there were lost under on_error="skip" and
+    the error named the line where the read began."""
+
+    def __init__(self, stream: gzip.GzipFile) -> None:
+        self.stream = stream
+        self.broken: BaseException | None = None
+
+    def read(self, size: int) -> bytes:
+        if self.broken is not None:
+            raise self.broken
+        parts, got = [], 0
+        try:
+            while got < size:
+                part = self.stream.read1(size - got)
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+        except _GZIP_ERRORS as error:
+            if not parts:
+                raise
+            self.broken = error  # raised by the next read, once these lines are in
+        return b"".join(parts)
+
+
 def _ndjson_chunks(
     path: Path, source: str, size: int, progress: _Progress | None, base: int
 ) -> Iterator[Chunk]:
     gzipped = path.name.lower().endswith(".gz")
     with open(path, "rb") as raw:
-        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gzipped else raw
+        stream: Any = _GzipBlocks(gzip.GzipFile(fileobj=raw)) if gzipped else raw
         pending = _PendingLines(source, size, spans=not gzipped)
         carry: list[bytes] = []  # the start of a line whose end is not read yet
         carried = 0  # its length
@@ -353,8 +380,9 @@ def _read_json(path: Path) -> Iterator[tuple]:
     if path.name.lower().endswith(".gz"):
         parts: list[bytes] = []
         with gzip.open(path, "rb") as stream:
+            blocks = _GzipBlocks(stream)
             try:
-                while block := stream.read(READ_BYTES):
+                while block := blocks.read(READ_BYTES):
                     parts.append(block)
             except _GZIP_ERRORS as error:  # the document is cut short: no record of it loads
                 line = sum(part.count(b"\n") for part in parts) + 1  # the first not read whole

@@ -357,15 +357,16 @@ def damaged_gzip(content: bytes, damage: str) -> bytes:
     return gzip.compress(content[:half]) + corrupt_gzip(content[half:])
 
 
+@pytest.mark.parametrize("read_bytes", [256, ingest.READ_BYTES])
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])
 def test_a_damaged_gzip_export_names_the_line_where_it_breaks(
-    store, tmp_path, monkeypatch, damage, workers
+    store, tmp_path, monkeypatch, damage, workers, read_bytes
 ):
-    """The lines before the damage load (with on_error="skip"); the next line is the
-    problem; with on_error="raise" nothing is written. This process decompresses, so
-    workers see the same."""
-    monkeypatch.setattr(ingest, "READ_BYTES", 256)  # decompress in small steps
+    """Every whole line before the damage loads (with on_error="skip"), even those in the
+    read that meets it; the next line is the problem; with on_error="raise" nothing is
+    written. This process decompresses, so workers see the same."""
+    monkeypatch.setattr(ingest, "READ_BYTES", read_bytes)
     records = [make_record(f"run-{i:03d}", output={"rows": i}) for i in range(40)]
     path = tmp_path / "cut.ndjson.gz"
     path.write_bytes(damaged_gzip(b"".join(line(record) for record in records), damage))
@@ -378,13 +379,14 @@ def test_a_damaged_gzip_export_names_the_line_where_it_breaks(
     assert 0 < result.runs == len(loaded) < len(records)
     assert loaded == [record["runId"] for record in records[: result.runs]]
     assert [error.line for error in result.errors] == [result.runs + 1]
+    assert result.runs == readable_start(path).count(b"\n")  # no readable line lost
 
 
 def readable_start(path: Path) -> bytes:
     """What a damaged gzip file decompresses to before the damage."""
     parts = []
     with gzip.open(path) as stream, contextlib.suppress(EOFError, OSError, zlib.error):
-        while part := stream.read(16):
+        while part := stream.read1(16):  # read() would drop what it decoded in the bad call
             parts.append(part)
     return b"".join(parts)
 
