@@ -268,9 +268,9 @@ MALFORMED = [
         "truncated gzip JSON",
         ".json.gz",
         gzip.compress(JSON_ARRAY)[:-10],
-        1,
+        JSON_ARRAY.count(b"\n") + 1,  # the first line not read whole: the last
         None,
-        "line 1: the gzip stream is corrupt (Compressed file ended",
+        "the gzip stream is corrupt (Compressed file ended",
     ),
 ]
 
