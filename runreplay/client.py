@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -96,6 +97,22 @@ class ReplayResult:
         return None if self.run is None else self.run["runId"]
 
 
+def _check_url(url: str) -> None:
+    """Refuse an API URL requests could not send to, saying how to write one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+        problem = None if parts.hostname else "no host"
+    except ValueError as error:
+        problem = str(error)
+    if problem is None and any(char.isspace() for char in url):
+        problem = "it holds a space"
+    if problem is not None:
+        raise RunReplayError(
+            f"the API URL {url!r} is not valid ({problem}); write it like {DEFAULT_URL}"
+        )
+
+
 class CoreAPI:
     """Client of the core API: diff, replay, runs, run, audit, health.
 
@@ -117,6 +134,7 @@ class CoreAPI:
         url = base_url or os.environ.get(URL_ENV) or DEFAULT_URL
         if not url.startswith(("http://", "https://")):
             raise RunReplayError(f"the API URL must start with http:// or https://, got {url!r}")
+        _check_url(url)
         if retries < 0:
             raise RunReplayError(f"retries must be >= 0, got {retries}")
         self.base_url = url.rstrip("/")
@@ -306,6 +324,11 @@ class CoreAPI:
         while True:
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except requests.exceptions.InvalidURL as error:  # what _check_url did not see
+                raise RunReplayError(
+                    f"the API URL {self.base_url!r} is not valid ({error}); write it like "
+                    f"{DEFAULT_URL}"
+                ) from None
             except requests.ConnectionError as error:  # refused, reset, DNS, connect timeout
                 failure: ApiError = ApiUnavailable(
                     f"cannot reach the core API at {self.base_url}: {_reason(error)}; is "
@@ -340,8 +363,6 @@ class CoreAPI:
 
 
 def _segment(value: str, safe: str = "") -> str:
-    from urllib.parse import quote
-
     return quote(value, safe=safe)
 
 
@@ -389,7 +410,7 @@ def _error_from(response: requests.Response, url: str) -> ApiError:
     else:
         cls = _ERROR_CLASSES.get(status, ApiError)
     if cls is Unauthorized:
-        message += "; pass token= or set RUNREPLAY_TOKEN"
+        message += "; pass token= (--token on the command line) or set RUNREPLAY_TOKEN"
     return cls(message, status_code=status, code=code, url=url.split("?", 1)[0])
 
 

@@ -585,8 +585,8 @@ def extra_of(record: dict) -> dict:
 
 
 def as_utc(moment: Any) -> datetime | None:
-    """A time given as a datetime (pandas Timestamps included), an ISO 8601 string or None,
-    as an aware UTC datetime; naive times are taken as UTC. Raises RunReplayError saying
+    """A time given as a datetime (pandas Timestamps included), a date (its midnight), an
+    ISO 8601 string or None, as an aware UTC datetime; naive times are taken as UTC. Raises RunReplayError saying
     how to write a time it cannot read."""
     if moment is None:
         return None
@@ -598,10 +598,12 @@ def as_utc(moment: Any) -> datetime | None:
                 f"{moment!r} is not an ISO 8601 time ({error}); "
                 "write it like 2026-10-12 or 2026-10-12T01:00:00Z"
             ) from None
+    if type(moment) is date:  # a day: its midnight in UTC
+        moment = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
     if isinstance(moment, datetime) and hasattr(moment, "to_pydatetime"):
         moment = moment.to_pydatetime()  # a pandas Timestamp (not imported for this)
     if not isinstance(moment, datetime):
-        raise RunReplayError(f"expected a datetime or ISO 8601 string, got {moment!r}")
+        raise RunReplayError(f"expected a datetime, date or ISO 8601 string, got {moment!r}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, as stored
     try:

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -743,6 +743,12 @@ class Store:
     ) -> LoadResult:
         """Load run records given as dicts (camelCase, DESIGN §1) in one transaction."""
         from runreplay import ingest
+
+        if isinstance(records, Mapping | str | bytes):  # iterating one gives its keys
+            raise RunReplayError(
+                f"load_records takes an iterable of records (dicts), got a "
+                f"{type(records).__name__}; for one record, pass [record]"
+            )
 
         total = len(records) if hasattr(records, "__len__") else None
         bar = self._bar(progress, total, unit="run", threshold=50_000)

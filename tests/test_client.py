@@ -122,10 +122,28 @@ def test_a_wrong_token_is_unauthorized_and_never_shown(live_server, caplog):
     with pytest.raises(Unauthorized) as caught:
         api.runs()
     assert caught.value.status_code == 401 and "RUNREPLAY_TOKEN" in str(caught.value)
+    assert "--token on the command line" in str(caught.value)
     for text in (repr(api), str(api), str(caught.value), repr(caught.value), caplog.text):
         assert secret not in text
     assert repr(api) == f"<CoreAPI '{live_server.url}' token=set>"
     assert secret not in repr(api.session.auth)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:abc", "Port could not be cast"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://", "no host"),
+        ("http://:80", "no host"),
+        ("http://exa mple.com", "it holds a space"),
+        ("http://[::1", "Invalid IPv6 URL"),
+    ],
+)
+def test_a_url_requests_cannot_send_to_is_refused_up_front(url, problem):
+    # requests raised InvalidURL (a traceback from the CLI) at the first call
+    with pytest.raises(RunReplayError, match=f"the API URL .* is not valid \\({problem}"):
+        CoreAPI(url)
 
 
 def test_defaults_come_from_the_environment(live_server, monkeypatch):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import jsonschema
@@ -457,7 +457,8 @@ def test_as_utc_reads_the_times_a_user_gives():
     assert as_utc(None) is None
     with pytest.raises(RunReplayError, match="'last tuesday' is not an ISO 8601 time"):
         as_utc("last tuesday")
-    with pytest.raises(RunReplayError, match="expected a datetime or ISO 8601 string"):
+    assert as_utc(date(2026, 10, 12)) == expected.replace(hour=0)  # a day: midnight UTC
+    with pytest.raises(RunReplayError, match="expected a datetime, date or ISO 8601 string"):
         as_utc(12)
     with pytest.raises(RunReplayError, match="out of range once converted to UTC"):
         as_utc("0001-01-01T00:00:00+05:30")

@@ -368,6 +368,13 @@ def test_bad_query_arguments_say_what_to_pass(store, call, message):
         call(store)
 
 
+@pytest.mark.parametrize("given", [make_record(), "runId", b"{}"])
+def test_load_records_of_one_record_says_to_pass_a_list(store, given):
+    with pytest.raises(RunReplayError, match=r"an iterable of records .*pass \[record\]"):
+        store.load_records(given)
+    assert store.counts()["runs"] == 0
+
+
 def test_runs_limit_takes_numpy_integers_and_zero(store):
     import numpy as np
 
