@@ -403,10 +403,12 @@ def serve(db: str, sources: tuple[str, ...], host: str, port: int, token_file: s
 
     from runreplay.server import app as server_app
     from runreplay.server.auth import resolve_tokens
+    from runreplay.store import check_store_path
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    check_store_path(db)  # a bad --db fails before a token is generated and saved beside it
     token_source = resolve_tokens(token_file, db)
     if token_source.generated is not None:
         click.echo(

@@ -421,7 +421,7 @@ _DUCKDB_MAGIC = b"DUCK"
 """What a DuckDB database file holds at bytes 8-11 (after its header checksum)."""
 
 
-def _check_store_file(path: str) -> None:
+def check_store_path(path: str) -> None:
     """Refuse a store path that is not, and cannot become, a DuckDB store file.
 
     DuckDB attaches an existing CSV, JSON or Parquet file as an in-memory database with a
@@ -429,6 +429,11 @@ def _check_store_file(path: str) -> None:
     nothing; a SQLite file would make it download an extension. A new store named like an
     export would be picked up by later loads of its directory."""
     target = Path(path)
+    if not target.parent.is_dir():
+        raise RunReplayError(
+            f"cannot open store {path!r}: its directory {str(target.parent)!r} does not exist; "
+            "create it first, or give another path"
+        )
     if target.is_dir():
         raise RunReplayError(
             f"cannot open store {path!r}: it is a directory; give the path of a store file "
@@ -535,7 +540,7 @@ class Store:
                 "create it first with runreplay.open(path) or `runreplay load`"
             )
         if self.path != ":memory:":
-            _check_store_file(self.path)
+            check_store_path(self.path)
         self._con = duckdb.connect()
         options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
         try:

@@ -196,6 +196,23 @@ def test_serve_refuses_a_host_it_cannot_listen_on_in_one_line(tmp_path, serve_en
     assert "runreplay core API on" not in result.stdout
 
 
+@pytest.mark.parametrize("where", ["missing directory", "not a store"])
+def test_serve_with_a_bad_db_fails_before_making_a_token(tmp_path, serve_env, where):
+    db = tmp_path / "missing" / "s.duckdb"
+    if where == "not a store":
+        db = tmp_path / "notes.duckdb"
+        db.write_text("not a database")
+    env = {key: value for key, value in serve_env.items() if key != "RUNREPLAY_TOKENS"}
+    result = subprocess.run(
+        [str(RUNREPLAY_BIN), "serve", "--db", str(db), "--port", "0"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: cannot open store"), result.stderr
+    assert "generated a token" not in result.stdout
+    assert not list(tmp_path.rglob("*.tokens"))
+
+
 # -- runreplay replay / audit against a live server ------------------------------------------
 
 
