@@ -385,6 +385,9 @@ def _interrupts_as_keyboard_interrupt() -> Iterator[None]:
         ) from None
 
 
+_MAX_REPLAY_CHAIN = 100
+"""How far `stale_assets` follows replayOf (a cycle in loaded data ends there)."""
+
 _STAGING_PREFIX = "runreplay-load-"
 """A load stages its batches in `{tempdir}/runreplay-load-{pid}-{random}`."""
 
@@ -1303,15 +1306,33 @@ class Store:
     def stale_assets(self, run_id: str, now: Any = None) -> pd.DataFrame:
         """The assets `run_id` produced that are stale now (their current state, DESIGN §1).
 
+        A run that produced none yet because it replays another (a replay still queued,
+        or a replay of one) has the assets of the nearest run up its `replayOf` chain
+        that produced some: replaying it rewrites those. Otherwise replaying a fresh
+        replay went through without the stale warning its original gets.
+
         Columns as `asset_state`, one row per stale asset key.
         """
         if not self.has_run(run_id):
             raise RunNotFound(run_id, f"the store {self.path!r}")
         return self.sql(
             f"""
+            WITH RECURSIVE chain(run_id, depth) AS (
+                SELECT $run_id, 0
+                UNION ALL
+                SELECT runs.replay_of, chain.depth + 1
+                FROM chain JOIN runs ON runs.run_id = chain.run_id
+                WHERE runs.replay_of IS NOT NULL AND chain.depth < {_MAX_REPLAY_CHAIN}
+            ),
+            producer AS (
+                SELECT run_id FROM chain
+                WHERE run_id IN (SELECT run_id FROM asset_snapshots)
+                ORDER BY depth LIMIT 1
+            )
             SELECT * FROM ({_ASSET_STATE_AT}) state
             WHERE is_stale AND asset_key IN (
-                SELECT asset_key FROM asset_snapshots WHERE run_id = $run_id)
+                SELECT asset_key FROM asset_snapshots
+                WHERE run_id = (SELECT run_id FROM producer))
             ORDER BY asset_key
             """,
             {"now": as_utc(now) or datetime.now(UTC), "run_id": run_id},

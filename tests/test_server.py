@@ -335,6 +335,19 @@ def test_diff_of_two_workflows_is_400_workflow_mismatch(live_server):
 # -- replay: the stale guard ---------------------------------------------------------------
 
 
+def test_replaying_a_queued_replay_warns_about_its_originals_stale_assets(live_server):
+    # the new run has produced nothing yet: its assets are its original's, stale ones
+    first = replay(live_server, LAST_GOOD, {"allowStaleAssets": True})
+    assert first.status_code == 202
+    queued = first.json()["run"]["runId"]
+    refused = replay(live_server, queued, {})
+    assert refused.status_code == 409
+    assert [asset["assetKey"] for asset in refused.json()["staleAssets"]] == ["warehouse/orders"]
+    diff = get(live_server, f"/workflow-runs/{queued}/diff", compareTo=LAST_GOOD).json()
+    assert [warning["assetKey"] for warning in diff["staleWarnings"]] == ["warehouse/orders"]
+    assert replay(live_server, queued, {"allowStaleAssets": True}).status_code == 202
+
+
 def test_stale_flow_refuses_then_enqueues_on_confirmation(live_server):
     refused = replay(live_server, LAST_GOOD, {})
     assert refused.status_code == 409

@@ -398,6 +398,29 @@ def test_a_store_open_twice_in_one_process_says_to_reuse_or_close_it(tmp_path):
         assert again.counts()["runs"] == 1
 
 
+def test_a_replay_that_produced_nothing_yet_has_its_originals_stale_assets(store):
+    now = "2026-11-20T02:00:00Z"
+    stale = [_asset("orders", "2026-11-18T00:00:00Z", stale=True)]
+    store.load_records(
+        [
+            make_record("original", createdAt="2026-11-18T00:00:00Z", assets=stale),
+            make_record("replay", status="QUEUED", replayOf="original", assets=[]),
+            make_record("replay-of-replay", status="QUEUED", replayOf="replay", assets=[]),
+            make_record("failed", status="FAILED", assets=[]),  # produced nothing, replays none
+            make_record("loop-a", replayOf="loop-b", assets=[]),  # a cycle ends
+            make_record("loop-b", replayOf="loop-a", assets=[]),
+            make_record("gone", replayOf="not-in-the-store", assets=[]),
+            make_record(  # its own (fresh) assets count, not its original's
+                "rerun", replayOf="original", assets=[_asset("models/churn", now, stale=False)]
+            ),
+        ]
+    )
+    for run_id in ("original", "replay", "replay-of-replay"):
+        assert list(store.stale_assets(run_id, now=now)["asset_key"]) == ["orders"], run_id
+    for run_id in ("failed", "loop-a", "gone", "rerun"):
+        assert store.stale_assets(run_id, now=now).empty, run_id
+
+
 def test_reported_freshness_overrides_older_snapshots(store):
     store.load_records(
         [make_record("r", createdAt="2026-11-20T00:00:00Z", assets=[
