@@ -38,7 +38,7 @@ def expand_sources(sources: Iterable[str | os.PathLike]) -> list[Path]:
             exports = [Path(m) for m in matched if has_suffix(m, SUPPORTED_SUFFIXES)]
             if not exports:
                 raise SourceError(
-                    f"the glob {text!r} matches {len(matched)} file(s) but no run export "
+                    f"the glob {text!r} matches {len(matched)} path(s) but no run export "
                     f"({', '.join(SUPPORTED_SUFFIXES)}); check the pattern"
                 )
             files.extend(exports)

@@ -26,7 +26,7 @@ def test_an_existing_file_whose_name_looks_like_a_glob_is_read_as_that_file(stor
 
 def test_a_glob_matching_only_other_files_says_so(tmp_path):
     (tmp_path / "notes.txt").write_text("not runs")
-    with pytest.raises(SourceError, match=r"matches 1 file\(s\) but no run export"):
+    with pytest.raises(SourceError, match=r"matches 1 path\(s\) but no run export"):
         expand_sources([tmp_path / "*"])
     with pytest.raises(SourceError, match="matches no file"):
         expand_sources([tmp_path / "*.ndjson"])
