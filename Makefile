@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= runs.duckdb
+DEMO_ARGS ?=
 
 .PHONY: install demo test bench lint format clean
 
@@ -18,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python -m runreplay.demo
+	$(BIN)/python -m runreplay.demo $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest
@@ -40,4 +41,5 @@ format: install
 	$(BIN)/ruff format runreplay tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs.duckdb .pytest_cache .hypothesis
+	rm -rf $(VENV) runs.duckdb runs.duckdb.wal server.duckdb server.duckdb.wal \
+		server.duckdb.tokens .pytest_cache .hypothesis

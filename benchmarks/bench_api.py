@@ -148,7 +148,7 @@ def bench_replay_in_process(db: Path, run_id: str, seconds: float) -> float:
     started = time.perf_counter()
     while time.monotonic() < stop_at:
         began = time.perf_counter()
-        service.replay(run_id, b"{}", str(uuid.uuid4()), lambda: "bench")
+        service.replay(run_id, b"{}", str(uuid.uuid4()), lambda: "bench", "application/json")
         latencies.append(time.perf_counter() - began)
         count += 1
     throughput = count / (time.perf_counter() - started)

@@ -44,11 +44,21 @@ _LAZY = {
 requests), which matters for the loader's worker processes that import runreplay.ingest."""
 
 
+_SUBMODULES = frozenset(
+    ("cli", "client", "demo", "diff", "drift", "fieldstats", "ingest", "model", "paths",
+     "predicate", "report", "sample", "server", "sources", "store", "widgets")
+)  # fmt: skip
+"""Modules reachable as attributes once `import runreplay` ran (runreplay.sample.generate)."""
+
+
 def __getattr__(name: str):
-    if name in _LAZY:
+    if name in _LAZY or name in _SUBMODULES:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        if name in _SUBMODULES:
+            value = importlib.import_module(f"runreplay.{name}")
+        else:
+            value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'runreplay' has no attribute {name!r}")

@@ -206,6 +206,21 @@ def start_jupyterlab(
     return lab
 
 
+def _check_port_free(port: int, option: str, host: str = "127.0.0.1") -> None:
+    """Refuse a port something listens on already, before anything starts: the demo's
+    health check would otherwise be answered by that other server (another demo, say)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise RunReplayError(
+                f"port {port} on {host} is taken ({error.strerror}): another demo or server "
+                f"runs there; stop it, or choose another with {option}, e.g. "
+                f'make demo DEMO_ARGS="--api-port 8766 --lab-port 8889"'
+            ) from None
+
+
 def _wait_until_answering(child: ChildProcess, url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -272,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     children: list[ChildProcess] = []
     try:
+        _check_port_free(options.api_port, "--api-port")
+        _check_port_free(options.lab_port, "--lab-port")
         db = Path(options.db).resolve()
         with runreplay.open(db) as store:
             print(f"{store.load(options.data)} -> {db}", flush=True)
@@ -301,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"JupyterLab on {lab.url}/lab/tree/{notebook}?token={lab.token} (pid {lab.pid})\n"
             "next: notebooks/02_drift_across_runs.ipynb (drift, bisect, DriftPanel) and "
             "03_replay_with_prior_inputs.ipynb (replay through the core API)\n"
+            "for the command line (runreplay replay / audit / diff --api), in another shell:\n"
+            f"    export RUNREPLAY_API_URL={server.url} RUNREPLAY_TOKEN={server.token}\n"
             "demo ready: Ctrl-C stops JupyterLab and the core API",
             flush=True,
         )

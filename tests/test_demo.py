@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -108,6 +109,15 @@ def test_demo_starts_the_api_and_jupyterlab_and_ctrl_c_stops_both(demo_dir):
 
         assert _status(f"{api_url}/health") == 200
         assert _status(f"{lab.group(1)}/api/status?token={lab.group(2)}") == 200
+        # the line the command line needs works as printed
+        exported = re.search(r"export RUNREPLAY_API_URL=(\S+) RUNREPLAY_TOKEN=(\S+)", output)
+        assert exported and exported.group(1) == api_url, output
+        request = urllib.request.Request(
+            f"{api_url}/workflow-runs?limit=1",
+            headers={"Authorization": f"Bearer {exported.group(2)}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
         assert "loaded 423 run(s)" in output
 
         demo.send_signal(signal.SIGINT)  # what Ctrl-C sends to the demo in a terminal
@@ -127,6 +137,24 @@ def test_demo_starts_the_api_and_jupyterlab_and_ctrl_c_stops_both(demo_dir):
     with runreplay.open(demo_dir / "runs.duckdb", read_only=True) as store:
         assert store.counts()["runs"] == 423
     assert (demo_dir / "server.duckdb").exists()
+
+
+@pytest.mark.parametrize("taken", ["--api-port", "--lab-port"])
+def test_a_demo_port_in_use_stops_the_demo_before_it_starts_anything(demo_dir, taken):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        ports = {"--api-port": str(free_port()), "--lab-port": str(free_port()), taken: str(busy)}
+        done = subprocess.run(
+            [sys.executable, "-m", "runreplay.demo", "--no-browser",
+             *[item for pair in ports.items() for item in pair]],
+            cwd=demo_dir, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"port {busy} on 127.0.0.1 is taken" in done.stderr and taken in done.stderr
+    assert "DEMO_ARGS=" in done.stderr
+    assert not (demo_dir / "runs.duckdb").exists()  # nothing started or loaded
 
 
 def test_reference_server_answers_with_its_token_and_stops(tmp_path):

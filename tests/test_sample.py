@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import re
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -464,3 +466,14 @@ def test_module_entry_point_writes_the_sample(tmp_path, capsys):
     assert capsys.readouterr().out.startswith(
         f"wrote {len(COMMITTED.read_bytes().splitlines())} runs"
     )
+
+
+def test_the_sample_module_is_reachable_from_the_package_as_the_readme_writes_it():
+    # `import runreplay` then `runreplay.sample.generate(...)` raised AttributeError
+    code = (
+        "import runreplay, sys; assert 'runreplay.sample' not in sys.modules; "
+        "print(sum(1 for _ in runreplay.sample.generate(runs_per_workflow=2)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == sum(1 for _ in sample.generate(runs_per_workflow=2)) > 0
