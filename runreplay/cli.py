@@ -444,7 +444,10 @@ def serve(db: str, sources: tuple[str, ...], host: str, port: int, token_file: s
             f"executor {executor})",
         )
 
-    server_app.serve(app, host, port, log_level=log_level, on_ready=ready)
+    try:
+        server_app.serve(app, host, port, log_level=log_level, on_ready=ready)
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the Ctrl-C
+        click.echo("stopped")
 
 
 @main.command()

@@ -1043,7 +1043,7 @@ def _pair(
         raise RunReplayError(
             f"every run of {workflow_id!r}{window} before {found['bad']['run_id']!r} is "
             f"{failing_text}, so there is no good run to compare with; pass good=<run id> "
-            "or start the window earlier"
+            "(--good) or start the window earlier"
         )
     good_run, bad_run = found["good"], found["bad"]
     if good_run["n"] >= bad_run["n"]:

@@ -196,6 +196,21 @@ def test_serve_refuses_a_host_it_cannot_listen_on_in_one_line(tmp_path, serve_en
     assert "runreplay core API on" not in result.stdout
 
 
+def test_ctrl_c_stops_serve_cleanly_with_status_0(tmp_path, serve_env):
+    server = subprocess.Popen(
+        [str(RUNREPLAY_BIN), "serve", "--db", str(tmp_path / "s.duckdb"), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=serve_env,
+    )  # fmt: skip
+    try:
+        assert server.stdout.readline().startswith("runreplay core API on http://127.0.0.1:")
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert server.returncode == 0, err
+    assert out.strip() == "stopped" and "Aborted" not in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("where", ["missing directory", "not a store"])
 def test_serve_with_a_bad_db_fails_before_making_a_token(tmp_path, serve_env, where):
     db = tmp_path / "missing" / "s.duckdb"
