@@ -143,7 +143,10 @@ class ComparePanel:
         choices: int = CHOICES,
     ):
         self.store = store
-        self.api = api if api is not None else _api_from_environment()
+        self.api, self.replay_unavailable = (
+            (api, None) if api is not None else _api_from_environment()
+        )
+        """`replay_unavailable`: why Replay is off (None when the panel has an API)."""
         self.now = now
         self.export_dir = Path(export_dir)
         self.toast_seconds = toast_seconds
@@ -161,6 +164,7 @@ class ComparePanel:
         self._listed: dict[str, str | None] = {}
         self._base: str | None = None
         self._compare: str | None = None
+        self._refusal: ReplayResult | None = None
         self._quiet = False
         self._toast_timer: Any = None
         self._build()
@@ -232,10 +236,10 @@ class ComparePanel:
             ]
         )
         self.widget.add_class("rr-compare-panel")
-        if self.api is None:
+        if self.replay_unavailable is not None:
             self.replay_button.disabled = True
-            self.replay_button.tooltip = NO_API_REASON
-            self.replay_reason.value = str(_html().message("reason", NO_API_REASON))
+            self.replay_button.tooltip = self.replay_unavailable
+            self.replay_reason.value = str(_html().message("reason", self.replay_unavailable))
 
         self.workflow_picker.observe(self._on_workflow, "value")
         self.base_search.observe(lambda _: self._list_base_choices(), "value")
@@ -264,7 +268,24 @@ class ComparePanel:
 
     @workflow.setter
     def workflow(self, workflow_id: str) -> None:
+        if not self._knows_workflow(workflow_id):
+            self._show_message(
+                "error", f"no workflow {workflow_id!r} in the store; showing {self.workflow}"
+            )
+            return
         self.workflow_picker.value = workflow_id
+
+    def _knows_workflow(self, workflow_id: str) -> bool:
+        """Whether the workflow picker lists `workflow_id`, reading the store's workflows
+        again when it does not (the store may have gained one since the panel was made)."""
+        if workflow_id in self.workflow_picker.options:
+            return True
+        workflows = self.store.workflows()["workflow_id"].tolist()
+        with self._quietly():
+            current = self.workflow_picker.value
+            self.workflow_picker.options = workflows
+            self.workflow_picker.value = current if current in workflows else None
+        return workflow_id in workflows
 
     @property
     def base(self) -> str | None:
@@ -309,13 +330,27 @@ class ComparePanel:
             self._show_message("info", "The store holds no runs yet: load some with store.load().")
             self._clear()
             return
-        if base is not None or compare is not None:
+        if base is None and compare is not None:
+            found = self._find(compare)
+            if found is None:
+                self._missing(compare, "compare")
+                return
+            # the compare run's workflow, with the run before it as base (as when opening
+            # on a workflow); the compare run itself when it is the workflow's first
+            before = self.store.runs(workflow=found[0], until=found[2], limit=1)["run_id"]
+            base = before.iloc[0] if len(before) else compare
+        if base is not None:
             self._choose(base, compare, workflow)
             return
-        if workflow is None:
+        asked = workflow
+        if workflow is None or workflow not in workflows:
             newest = self.store.runs(limit=1)
             workflow = newest["workflow_id"].iloc[0]
         self._choose_workflow(workflow)
+        if asked is not None and asked != workflow:
+            self._show_message(
+                "error", f"no workflow {asked!r} in the store; showing {self.workflow}"
+            )
 
     def _choose_workflow(self, workflow_id: str) -> None:
         """The two newest runs of `workflow_id`: the older as base, the newer as compare."""
@@ -327,25 +362,27 @@ class ComparePanel:
     def _choose(self, base: str | None, compare: str | None, workflow: str | None = None) -> None:
         """Move the pickers to `base` and `compare` and show their diff (or say what is wrong)."""
         found = {}
-        for run_id in (base, compare):
+        for side, run_id in (("base", base), ("compare", compare)):
             if run_id is not None:
                 found[run_id] = self._find(run_id)
                 if found[run_id] is None:
-                    self._missing(run_id)
+                    self._missing(run_id, side)
                     return
         if base is not None:
             workflow = found[base][0]
+        if workflow is not None and not self._knows_workflow(workflow):
+            workflow = None  # the run vanished between the two reads: nothing to select
         if compare is not None and workflow is not None and found[compare][0] != workflow:
             compare = None  # the base moved to another workflow: its newest other run instead
         if workflow is not None and compare is None:
             others = [run_id for _, run_id in self._newest_runs(workflow)[:2] if run_id != base]
             compare = others[0] if others else base
-        self._base, self._compare = base, compare
         with self._quietly():
             if workflow is not None:
                 self.workflow_picker.value = workflow
             self._select("base", self.base_picker, self.base_search, workflow, base)
             self._select("compare", self.compare_picker, self.compare_search, workflow, compare)
+        self._base, self._compare = base, compare
         self._update()
 
     def _find(self, run_id: str) -> tuple | None:
@@ -449,7 +486,7 @@ class ComparePanel:
         try:
             self.run_diff = self._diff(base, compare)
         except RunNotFound as error:
-            self._missing(error.run_id)
+            self._missing(error.run_id, "base" if error.run_id == base else "compare")
             return
         except RunReplayError as error:
             self.run_diff = None
@@ -477,23 +514,45 @@ class ComparePanel:
             stale_warnings=self._stale[base],
         )
 
-    def _missing(self, run_id: str) -> None:
-        self.run_diff = None
-        self._show_message(
-            "error",
-            f"Run {run_id} is not in the store (it may have been removed since the pickers "
-            "were filled): choose another run, or call panel.refresh().",
+    def _missing(self, run_id: str, side: str) -> None:
+        """Say that `run_id` (chosen for `side`) is not in the store, and choose nothing on
+        that side: its picker shows no selection, so clicking any run there chooses it."""
+        listed = any(
+            value == run_id
+            for picker in (self.base_picker, self.compare_picker)
+            for _, value in picker.options
         )
+        if listed:
+            why = (
+                "it was removed since the pickers were filled: choose another run, or call "
+                "panel.refresh()"
+            )
+        else:
+            why = (
+                "check the id, or, if it is a new run (a replay, say), sync it into the store "
+                "(runreplay.client.sync(store, api)) and call panel.refresh()"
+            )
+        self.run_diff = None
+        if side == "base":
+            self._base = None
+        else:
+            self._compare = None
+        with self._quietly():
+            (self.base_picker if side == "base" else self.compare_picker).value = None
+        self._show_message("error", f"Run {run_id} is not in the store: {why}.")
         self._clear()
 
     def _clear(self) -> None:
+        """No pair on show: empty tabs, plain titles, no banner, Replay and Export off."""
+        self.run_diff = None
+        self._refusal = None
         self.summary.value = ""
         self._show_banner()
         for title, content in self.tab_contents.items():
             content.value = str(_html().message("empty", f"{title}: choose two runs to compare."))
+        self.tabs.titles = TAB_TITLES
         self.export_button.disabled = True
-        if self.api is not None:
-            self.replay_button.disabled = self.base is None or not self.store.has_run(self.base)
+        self.replay_button.disabled = True
 
     def _render(self) -> None:
         """Build every tab's HTML from the current RunDiff and the two toggles."""
@@ -526,21 +585,28 @@ class ComparePanel:
         self.tabs.titles = tuple(titles)
         self._show_banner()
         self.export_button.disabled = False
-        if self.api is not None:
-            self.replay_button.disabled = False
+        self.replay_button.disabled = self.api is None
 
-    def _show_banner(self, refused: ReplayResult | None = None) -> None:
-        """The stale banner: the base run's stale assets, or a replay's stale refusal."""
+    def _replay_target(self) -> str | None:
+        """The run Replay repeats: the base run of the diff on screen (None without one)."""
+        return None if self.run_diff is None else self.run_diff.base_run["runId"]
+
+    def _show_banner(self) -> None:
+        """The stale banner: a replay's stale refusal with its confirm (until a new pair,
+        Cancel or the next answer), else the base run's stale assets."""
+        refused = self._refusal
         if refused is not None:
             count = len(refused.stale_assets)
             heading = (
-                f"The core API refused to replay {self.base}: {count} of its assets "
+                f"The core API refused to replay {self._replay_target()}: {count} of its assets "
                 f"{'is' if count == 1 else 'are'} stale now."
             )
             note = (
                 "Nothing was enqueued. Replay anyway to run it with these stale inputs, or Cancel."
             )
-            self.stale_banner.value = str(_html().stale_banner(heading, refused.stale_assets, note))
+            self.stale_banner.value = str(
+                _html().stale_banner(heading, _stale_view(refused.stale_assets), note)
+            )
             self.confirm_row.layout.display = ""
             self.banner.layout.display = ""
             return
@@ -555,7 +621,7 @@ class ComparePanel:
             f"{count} of the base run's assets {'is' if count == 1 else 'are'} stale now: "
             "a replay would read stale inputs."
         )
-        self.stale_banner.value = str(_html().stale_banner(heading, warnings, ""))
+        self.stale_banner.value = str(_html().stale_banner(heading, _stale_view(warnings), ""))
         self.banner.layout.display = ""
 
     def _show_message(self, kind: str | None, text: str) -> None:
@@ -572,25 +638,33 @@ class ComparePanel:
         API's answer (None on an error or without an API).
         """
         if self.api is None:
-            self._show_message("error", NO_API_REASON)
+            self._show_message("error", self.replay_unavailable or NO_API_REASON)
             return None
-        base = self.base
+        base = self._replay_target()
         if base is None:
-            self._show_message("error", "Choose a base run to replay.")
+            self._show_message("error", "Choose two runs first: Replay repeats the base run.")
             return None
         self._set_in_flight(True)
         try:
             result = self.api.replay(base, allow_stale_assets=allow_stale_assets)
+            problem = _unusable_answer(result)
         except RunReplayError as error:
-            self._close_confirm()
-            self._show_message("error", f"Replay of {base} failed: {error}")
-            return None
+            problem = str(error)
+        except Exception as error:  # noqa: BLE001 (the panel's boundary: a click shows it)
+            # an answer outside the core API's contract (not JSON, keys missing) surfaces
+            # as whatever the client tripped over; a click handler would swallow it
+            problem = f"the core API gave an answer runreplay cannot read ({error!r})"
         finally:
             self._set_in_flight(False)
+        if problem is not None:
+            self._close_confirm()
+            self._show_message("error", f"Replay of {base} failed: {problem}")
+            return None
         self.last_replay = result
         if result.status == "stale_assets":
             self._show_message(None, "")
-            self._show_banner(refused=result)
+            self._refusal = result
+            self._show_banner()
             return result
         self._close_confirm()
         self._show_message(None, "")
@@ -598,12 +672,14 @@ class ComparePanel:
         return result
 
     def _set_in_flight(self, in_flight: bool) -> None:
-        for button in (self.replay_button, self.confirm_button, self.cancel_button):
+        for button in (self.confirm_button, self.cancel_button):
             button.disabled = in_flight
+        self.replay_button.disabled = in_flight or self.api is None or self.run_diff is None
         self.replay_button.description = "Replaying…" if in_flight else "Replay with prior inputs"
 
     def _close_confirm(self) -> None:
-        if self.confirm_row.layout.display != "none":
+        if self._refusal is not None:
+            self._refusal = None
             self._show_banner()
 
     def _show_toast(self, result: ReplayResult) -> None:
@@ -637,15 +713,42 @@ class ComparePanel:
             name = f"runreplay-diff-{run_diff.base_run['runId']}-{run_diff.compare_run['runId']}"
             path = self.export_dir / f"{_file_name(name)}.html"
         path = Path(path)
+        # the outcome (a link, or why there is none) replaces the last one next to the button
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             run_diff.to_html(path, show_volatile=not self.only_what_matters.value)
         except OSError as error:
-            self._show_message("error", f"Cannot write the report to {path}: {error.strerror}")
+            self.export_link.value = str(
+                _html().message("error", f"Cannot write the report to {path}: {error.strerror}")
+            )
             return None
         self.exported = path
         self.export_link.value = str(_html().export_link(_relative_href(path), path.name))
         return path
+
+
+def _unusable_answer(result: ReplayResult) -> str | None:
+    """Why a replay answer cannot be shown as a refusal or an enqueued run (None: it can)."""
+    if result.status == "stale_assets":
+        if not result.stale_assets:
+            return "the core API refused the replay (409) without naming stale assets" + (
+                f": {result.message}" if result.message else ""
+            )
+        return None
+    if not isinstance(result.run, dict) or not result.run.get("runId"):
+        return "the core API accepted the replay but did not say which run it enqueued"
+    return None
+
+
+def _stale_view(stale_assets: list) -> list[dict]:
+    """Stale-asset entries for the banner, with every key the template reads (missing: None)."""
+    keys = ("assetKey", "reason", "lastUpdated", "maxLagMinutes")
+    return [
+        {key: entry.get(key) for key in keys}
+        if isinstance(entry, dict)
+        else {"assetKey": str(entry), "reason": None, "lastUpdated": None, "maxLagMinutes": None}
+        for entry in stale_assets
+    ]
 
 
 class _Quiet:
@@ -665,14 +768,19 @@ class _Quiet:
 # -- widget helpers ----------------------------------------------------------------------
 
 
-def _api_from_environment() -> CoreAPI | None:
-    from runreplay.client import URL_ENV
+def _api_from_environment() -> tuple[CoreAPI | None, str | None]:
+    """(the CoreAPI of RUNREPLAY_API_URL / RUNREPLAY_TOKEN, None) or (None, why there is none)."""
+    from runreplay.client import URL_ENV, CoreAPI
 
     if not os.environ.get(URL_ENV):
-        return None
-    from runreplay.client import CoreAPI
-
-    return CoreAPI()
+        return None, NO_API_REASON
+    try:
+        return CoreAPI(), None
+    except RunReplayError as error:
+        return None, (
+            f"Replay is off: {URL_ENV} is wrong ({error}). Fix it and create the panel again, "
+            "or pass api=CoreAPI(url, token)."
+        )
 
 
 def _html_widget(css_class: str) -> widgets.HTML:
@@ -891,9 +999,14 @@ def _day(value: Any) -> date | None:
 
 
 def _midnight(day: date | None, *, days: int = 0) -> datetime | None:
+    """`day` + `days` at 00:00 UTC; None without a day, or past the last representable day
+    (no run is created after 9999-12-31, so no bound is the same bound)."""
     if day is None:
         return None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=days)
+    try:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=days)
+    except OverflowError:
+        return None
 
 
 class DriftPanel:
@@ -936,6 +1049,7 @@ class DriftPanel:
         """The last bisect result (None until "Bisect", and again after a new choice)."""
         self.compare_panel: ComparePanel | None = None
         """The ComparePanel "Open in ComparePanel" made, if any."""
+        self._field_error: str | None = None
         self._quiet = False
         self._build()
         with self._quietly():
@@ -1058,8 +1172,14 @@ class DriftPanel:
     def field(self, path: str) -> None:
         paths = [value for _, value in self.field_picker.options]
         if path not in paths:
-            self._show_message("error", f"{path!r} is not among this drift's fields")
+            self._field_error = str(
+                _drift_html().message("error", f"{path!r} is not among this drift's fields")
+            )
+            self.message.value = self._field_error
             return
+        if self._field_error is not None and self.message.value == self._field_error:
+            self._show_message(None, "")  # the typo's message, answered by a valid choice
+        self._field_error = None
         self.field_picker.value = path
 
     def refresh(self) -> None:
@@ -1069,10 +1189,13 @@ class DriftPanel:
     def _open(self, workflow: str | None) -> None:
         workflows = self.store.workflows()
         known = workflows["workflow_id"].tolist()
+        self.bisect_button.disabled = not known
         with self._quietly():
             self.workflow_picker.options = known
             if not known:
                 self.report = None
+                self.found = None
+                self.open_compare_button.disabled = True
                 self._show_message("info", "The store holds no runs yet: load some first.")
                 return
             chosen = workflow if workflow in known else None
@@ -1084,6 +1207,16 @@ class DriftPanel:
         if workflow is not None and workflow not in known:
             self._show_message(
                 "error", f"no workflow {workflow!r} in the store; showing {self.workflow}"
+            )
+
+    def _check_window(self) -> None:
+        """Refuse a From day after the To day, in the days the user chose (the library's
+        message would name the exclusive end, the day after To)."""
+        first, last = self.since_picker.value, self.until_picker.value
+        if first is not None and last is not None and first > last:
+            raise RunReplayError(
+                f"From ({first.isoformat()}) is after To ({last.isoformat()}): choose a From "
+                "day on or before the To day (both are included)"
             )
 
     def _choice_changed(self) -> None:
@@ -1099,6 +1232,7 @@ class DriftPanel:
         self.compare_box.children = ()
         self.compare_panel = None
         try:
+            self._check_window()
             self.report = self.store.drift(
                 self.workflow, self.since, self.until, failing=self.failing
             )
@@ -1162,10 +1296,13 @@ class DriftPanel:
         when it fails)."""
         from runreplay.report import bisect_to_html_fragment
 
+        if self.workflow is None:
+            raise RunReplayError("nothing to bisect: the store holds no runs yet; load some first")
         self._show_message(None, "")
         self.compare_box.children = ()
         self.compare_panel = None
         try:
+            self._check_window()
             self.found = self.store.bisect(
                 self.workflow, failing=self.failing, since=self.since, until=self.until
             )
@@ -1181,6 +1318,8 @@ class DriftPanel:
 
     def open_compare(self) -> ComparePanel | None:
         """Show the bisected pair (last good → first bad) in a ComparePanel below."""
+        if self.workflow is None:
+            raise RunReplayError("nothing to compare: the store holds no runs yet; load some first")
         if self.found is None and self.bisect() is None:
             return None
         self.compare_panel = ComparePanel(

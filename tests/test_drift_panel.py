@@ -9,6 +9,7 @@ import pytest
 
 import runreplay
 from runreplay.client import CoreAPI
+from runreplay.errors import RunReplayError
 from runreplay.widgets import ComparePanel, DriftPanel
 from tests.conftest import SAMPLE, make_record
 
@@ -202,3 +203,57 @@ def test_bisect_searches_the_chosen_days(sample_store):
     assert "start the window earlier" in message(panel)
     panel.since_picker.value = date(2026, 10, 11)
     assert (panel.bisect().good_run_id, panel.found.bad_run_id) == (LAST_GOOD, FIRST_BAD)
+
+
+# -- QA defects ----------------------------------------------------------------------------
+
+
+def test_open_compare_with_a_malformed_api_url_shows_the_pair_without_replay(
+    sample_store, monkeypatch
+):
+    monkeypatch.setenv("RUNREPLAY_API_URL", "localhost:8765")
+    panel = DriftPanel(sample_store, "nightly-etl")
+    panel.bisect_button.click()
+    panel.open_compare_button.click()
+    compare = panel.compare_panel
+    assert (compare.base, compare.compare) == (LAST_GOOD, FIRST_BAD)
+    assert panel.compare_box.children == (compare.widget,)
+    assert compare.replay_button.disabled
+    assert "RUNREPLAY_API_URL is wrong" in compare.replay_reason.value
+
+
+def test_empty_store_disables_bisect_and_compare():
+    with runreplay.open() as empty:
+        panel = DriftPanel(empty)
+        assert panel.bisect_button.disabled and panel.open_compare_button.disabled
+        with pytest.raises(RunReplayError, match="holds no runs yet"):
+            panel.bisect()
+        with pytest.raises(RunReplayError, match="holds no runs yet"):
+            panel.open_compare()
+        empty.load_records([make_record("run-000001")])
+        panel.refresh()
+        assert panel.workflow == "nightly-etl" and not panel.bisect_button.disabled
+
+
+def test_the_last_possible_to_day_means_no_end(sample_store):
+    panel = DriftPanel(sample_store, "nightly-etl")
+    panel.until_picker.value = date(9999, 12, 31)
+    assert panel.until is None
+    assert message(panel) == "" and panel.report.runs == 122
+
+
+def test_a_field_typo_message_goes_when_a_valid_field_is_chosen(sample_store):
+    panel = DriftPanel(sample_store, "nightly-etl")
+    panel.field = "parameters.batchsize"
+    assert "&#39;parameters.batchsize&#39; is not among" in message(panel)
+    panel.field = "context.host"
+    assert panel.field == "context.host" and message(panel) == ""
+
+
+def test_a_reversed_window_names_the_days_chosen(sample_store):
+    panel = DriftPanel(sample_store, "nightly-etl")
+    panel.since_picker.value = date(2026, 10, 2)
+    panel.until_picker.value = date(2026, 10, 1)
+    assert "From (2026-10-02) is after To (2026-10-01)" in message(panel)
+    assert "2026-10-02T" not in message(panel) and panel.report is None
+    assert panel.bisect() is None and "is after To (2026-10-01)" in message(panel)

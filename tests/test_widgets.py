@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import runreplay
 from runreplay.client import CoreAPI
-from runreplay.widgets import NO_API_REASON, ComparePanel
+from runreplay.widgets import NO_API_REASON, TAB_TITLES, ComparePanel
 from tests.conftest import SAMPLE, TOKENS, make_record
 
 LAST_GOOD, FIRST_BAD = "run-000345", "run-000347"
@@ -53,6 +56,42 @@ class Later:
 
     def __call__(self, seconds, callback):
         self.calls.append((seconds, callback))
+
+
+@pytest.fixture
+def unused_api():
+    """A CoreAPI the test never calls (it only makes the panel's Replay button usable)."""
+    with CoreAPI("http://127.0.0.1:9", "token", retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def odd_server():
+    """A core API stand-in that answers every POST with `odd_server.answer`:
+    (status, content type, body) — for answers the reference server never gives."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, content_type, body = self.server.answer
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    thread.join(10)
+    server.server_close()
 
 
 def pick(search, picker, run_id):
@@ -424,3 +463,127 @@ def test_export_leaves_volatile_fields_out_when_only_what_matters(
     panel.only_what_matters.value = True
     text = panel.export().read_text("utf-8")
     assert "parameters.batchSize" in text and "context.traceId" not in text
+
+
+# -- QA defects ----------------------------------------------------------------------------
+
+
+def test_base_of_a_workflow_loaded_after_the_panel_was_made_is_shown_and_replayed(tmp_path, api):
+    records = [json.loads(line) for line in SAMPLE.read_text("utf-8").splitlines()]
+    with runreplay.open(tmp_path / "runs.duckdb") as store:
+        store.load_records([r for r in records if r["workflowId"] == "nightly-etl"])
+        panel = regression_panel(store, api=api, schedule=Later())
+        store.load_records([r for r in records if r["workflowId"] == "hourly-sync"])
+        panel.base = "run-000001"
+        assert (panel.workflow, panel.base) == ("hourly-sync", "run-000001")
+        assert "hourly-sync" in panel.workflow_picker.options
+        assert panel.base_picker.value == "run-000001"
+        assert panel.run_diff.base_run["runId"] == "run-000001"
+        assert "<code>run-000001</code>" in panel.summary.value
+        panel.replay_button.click()
+    assert [row["runId"] for row in api.audit()] == ["run-000001"]
+
+
+def test_unknown_run_id_says_to_check_it_and_leaves_no_stale_state(sample_store, unused_api):
+    panel = regression_panel(sample_store, api=unused_api)
+    assert panel.tabs.titles[0] == "Parameters (2)" and not panel.replay_button.disabled
+    panel.base = "run-00345"  # a typo
+    assert "Run run-00345 is not in the store: check the id" in panel.message.value
+    assert "removed" not in panel.message.value
+    assert panel.tabs.titles == TAB_TITLES
+    assert "choose two runs" in panel.tab_contents["Parameters"].value
+    assert panel.replay_button.disabled and panel.export_button.disabled
+    assert panel.base is None and panel.base_picker.value is None
+    assert panel.replay() is None and "Choose two runs first" in panel.message.value
+    panel.base_picker.value = LAST_GOOD  # the user clicks the run again
+    assert panel.run_diff.base_run["runId"] == LAST_GOOD
+    assert panel.message.value == "" and not panel.replay_button.disabled
+
+
+ODD_ANSWERS = {
+    "409 without staleAssets": (
+        409,
+        "application/json",
+        json.dumps({"error": {"code": "conflict", "message": "a replay is already running"}}),
+    ),
+    "202 not JSON": (202, "text/plain", "Accepted"),
+    "202 without run": (202, "application/json", json.dumps({"status": "enqueued"})),
+}
+
+
+@pytest.mark.parametrize("answer", ODD_ANSWERS.values(), ids=ODD_ANSWERS.keys())
+def test_an_answer_outside_the_contract_ends_as_a_message(sample_store, odd_server, answer):
+    odd_server.answer = answer
+    with CoreAPI(odd_server.url, "token", retries=0) as odd:
+        panel = regression_panel(sample_store, api=odd, schedule=Later())
+        panel.replay_button.click()
+    assert "rr-error" in panel.message.value
+    assert "Replay of run-000345 failed" in panel.message.value
+    assert panel.last_replay is None
+    assert not shown(panel.confirm_row) and not shown(panel.toast)
+    assert not panel.replay_button.disabled
+
+
+def test_a_stale_refusal_without_optional_keys_still_opens_the_confirm(sample_store, odd_server):
+    body = {"status": "stale_assets", "staleAssets": [{"assetKey": "warehouse/orders"}]}
+    odd_server.answer = (409, "application/json", json.dumps(body))
+    with CoreAPI(odd_server.url, "token", retries=0) as odd:
+        panel = regression_panel(sample_store, api=odd)
+        panel.replay_button.click()
+    assert panel.last_replay.status == "stale_assets"
+    assert shown(panel.confirm_row)
+    assert "refused to replay run-000345: 1 of its assets is stale" in panel.stale_banner.value
+    assert "<code>warehouse/orders</code>: stale (last updated never" in panel.stale_banner.value
+
+
+def test_a_malformed_api_url_disables_replay_and_says_why(sample_store, monkeypatch):
+    monkeypatch.setenv("RUNREPLAY_API_URL", "localhost:8765")
+    panel = regression_panel(sample_store)
+    assert panel.api is None and panel.replay_button.disabled
+    assert "RUNREPLAY_API_URL is wrong" in panel.replay_reason.value
+    assert "localhost:8765" in panel.replay_button.tooltip
+    assert panel.run_diff is not None
+    assert panel.replay() is None and "RUNREPLAY_API_URL is wrong" in panel.message.value
+
+
+def test_unknown_workflow_is_a_message_not_an_exception(sample_store, no_api_env):
+    panel = ComparePanel(sample_store, workflow="nightly_etl")
+    assert "no workflow &#39;nightly_etl&#39; in the store; showing nightly-etl" in (
+        panel.message.value
+    )
+    assert panel.workflow == "nightly-etl" and panel.run_diff is not None
+    panel = regression_panel(sample_store)
+    panel.workflow = "nightly_etl"
+    assert "no workflow &#39;nightly_etl&#39;" in panel.message.value
+    assert (panel.workflow, panel.base, panel.compare) == ("nightly-etl", LAST_GOOD, FIRST_BAD)
+
+
+def test_a_stale_refusal_stays_when_a_toggle_redraws_the_tabs(sample_store, api):
+    panel = regression_panel(sample_store, api=api)
+    panel.replay_button.click()
+    assert shown(panel.confirm_row)
+    panel.only_differences.value = False
+    panel.only_what_matters.value = True
+    assert shown(panel.confirm_row)
+    assert "refused to replay run-000345" in panel.stale_banner.value
+    panel.cancel_button.click()
+    assert not shown(panel.confirm_row)
+    assert "refused" not in panel.stale_banner.value
+
+
+def test_export_shows_only_its_last_outcome(sample_store, tmp_path, no_api_env):
+    panel = regression_panel(sample_store, export_dir=tmp_path / "reports")
+    assert panel.export() is not None and "rr-export-link" in panel.export_link.value
+    (tmp_path / "a-file").write_text("not a folder")
+    assert panel.export(tmp_path / "a-file" / "report.html") is None
+    assert "Cannot write the report" in panel.export_link.value
+    assert "rr-export-link" not in panel.export_link.value
+    assert panel.export() is not None
+    assert "Cannot write" not in panel.export_link.value
+    assert "rr-export-link" in panel.export_link.value
+
+
+def test_opening_on_a_compare_run_alone_uses_its_workflow(sample_store, no_api_env):
+    panel = ComparePanel(sample_store, compare=FIRST_BAD)
+    assert (panel.workflow, panel.base, panel.compare) == ("nightly-etl", LAST_GOOD, FIRST_BAD)
+    assert panel.run_diff.compare_run["runId"] == FIRST_BAD
