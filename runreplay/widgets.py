@@ -341,6 +341,14 @@ class ComparePanel:
             base = before.iloc[0] if len(before) else compare
         if base is not None:
             self._choose(base, compare, workflow)
+            if compare is not None and self._compare != compare and self.run_diff is not None:
+                found = self._find(compare)
+                self._show_message(
+                    "error",
+                    f"{compare} is a run of {found[0] if found else 'another workflow'}, not of "
+                    f"{self.workflow}: the compare run must belong to the base run's workflow, "
+                    f"so {self._compare} is shown instead.",
+                )
             return
         asked = workflow
         if workflow is None or workflow not in workflows:

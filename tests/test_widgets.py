@@ -583,6 +583,17 @@ def test_export_shows_only_its_last_outcome(sample_store, tmp_path, no_api_env):
     assert "rr-export-link" in panel.export_link.value
 
 
+def test_opening_on_runs_of_two_workflows_says_which_compare_run_is_shown(sample_store, no_api_env):
+    panel = ComparePanel(sample_store, base=LAST_GOOD, compare="run-000001")  # hourly-sync
+    assert (panel.workflow, panel.base) == ("nightly-etl", LAST_GOOD)
+    assert panel.compare not in (None, "run-000001")
+    message = panel.message.value
+    assert "run-000001 is a run of hourly-sync, not of nightly-etl" in message
+    assert f"{panel.compare} is shown instead" in message
+    panel.refresh()  # the pair on show is kept
+    assert panel.run_diff.compare_run["runId"] == panel.compare
+
+
 def test_opening_on_a_compare_run_alone_uses_its_workflow(sample_store, no_api_env):
     panel = ComparePanel(sample_store, compare=FIRST_BAD)
     assert (panel.workflow, panel.base, panel.compare) == ("nightly-etl", LAST_GOOD, FIRST_BAD)
