@@ -53,6 +53,38 @@ class _Time(click.ParamType):
 TIME = _Time()
 
 
+class _Checked(click.ParamType):
+    """Text that `check` accepts (it raises RunReplayError otherwise), so a bad value is a
+    usage error (exit 2), like any other bad option value; passed on as given."""
+
+    def __init__(self, name: str, check: Callable[[str], Any]) -> None:
+        self.name = name
+        self.check = check
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            self.check(value)
+        except RunReplayError as error:
+            self.fail(str(error), param, ctx)
+        return value
+
+
+def _predicate(text: str) -> None:
+    from runreplay.predicate import compile_predicate
+
+    compile_predicate(text)
+
+
+def _glob(text: str) -> None:
+    from runreplay.paths import compile_glob
+
+    compile_glob(text)
+
+
+PREDICATE = _Checked("EXPR", _predicate)
+PATH_GLOB = _Checked("GLOB", _glob)
+
+
 class _OutputPath(click.Path):
     """A file to write: not a directory, and not empty (which names the current one)."""
 
@@ -202,6 +234,11 @@ def sample(runs_per_workflow: int, seed: int, workflows_: tuple[str, ...], outpu
     from runreplay import sample as sample_module
 
     chosen = workflows_ or sample_module.WORKFLOWS
+    if len(set(chosen)) < len(chosen):
+        raise click.BadParameter(
+            f"{', '.join(chosen)} names a workflow twice; name each once",
+            param_hint="--workflow",
+        )
     unknown = sorted(set(chosen) - set(sample_module.WORKFLOWS))
     if unknown:
         raise click.BadParameter(
@@ -256,7 +293,9 @@ FORMAT_CHOICE = click.Choice(["text", "markdown", "html", "json"])
 @click.option("--token", envvar="RUNREPLAY_TOKEN", help="Bearer token for --api.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @click.option("-o", "--output", type=OUTPUT_PATH, help="Write to a file.")
-@click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
+@click.option(
+    "--ignore", multiple=True, type=PATH_GLOB, help="Path glob to leave out (repeatable)."
+)
 @click.option("--show-volatile", is_flag=True, help="Show fields that change in nearly every run.")
 @_fail_cleanly
 def diff(base: str, compare: str, db: str, api_url: str | None, token: str | None, fmt: str,
@@ -280,7 +319,7 @@ def diff(base: str, compare: str, db: str, api_url: str | None, token: str | Non
 SECTIONS = ("parameters", "context", "output")
 FAILING_OPTION = click.option(
     "--failing",
-    metavar="EXPR",
+    type=PREDICATE,
     help="What counts as failing (default: status == 'FAILED'; e.g. \"output.metrics.auc < 0.9\").",
 )
 
@@ -293,7 +332,9 @@ FAILING_OPTION = click.option(
 @click.option("--until", type=TIME, help="Only runs created before this ISO 8601 time.")
 @click.option("--section", "sections", multiple=True, type=click.Choice(SECTIONS),
               help="Field section to analyse (repeatable; default: all three).")  # fmt: skip
-@click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
+@click.option(
+    "--ignore", multiple=True, type=PATH_GLOB, help="Path glob to leave out (repeatable)."
+)
 @FAILING_OPTION
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @click.option("-o", "--output", type=OUTPUT_PATH, help="Write to a file.")
@@ -333,7 +374,9 @@ def drift(workflow: str | None, all_workflows: bool, db: str, since: str | None,
 @click.option("--good", help="The last good run (default: the last one before --bad).")
 @click.option("--since", type=TIME, help="Search runs created at or after this ISO 8601 time.")
 @click.option("--until", type=TIME, help="Search runs created before this ISO 8601 time.")
-@click.option("--ignore", multiple=True, help="Path glob to leave out (repeatable).")
+@click.option(
+    "--ignore", multiple=True, type=PATH_GLOB, help="Path glob to leave out (repeatable)."
+)
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="text", show_default=True)
 @click.option("-o", "--output", type=OUTPUT_PATH, help="Write to a file.")
 @_fail_cleanly

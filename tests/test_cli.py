@@ -250,7 +250,6 @@ def test_drift_needs_a_workflow_or_all(sample_db, cli_env):
     ("args", "named"),
     [
         (("drift", "nope"), "'nope'"),
-        (("drift", "ml-train", "--failing", "output.auc <<< 1"), "output.auc <<< 1"),
         (("bisect", "ml-train"), "no run of 'ml-train' is failing"),
         (("bisect", "nightly-etl", "--bad", "run-999999"), "run-999999"),
         (("bisect", "nightly-etl", "--since", "2026-10-12"), "start the window earlier"),
@@ -265,6 +264,30 @@ def test_drift_and_bisect_errors_are_one_clear_message(sample_db, cli_env, args,
     assert result.returncode == 1, result.stdout
     assert result.stderr.startswith("error: ") and named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("drift", "ml-train", "--failing", "output.auc <<< 1"), "output.auc <<< 1"),
+        (("bisect", "ml-train", "--failing", "nonsense"), "unknown name 'nonsense'"),
+        (("diff", "run-000345", "run-000347", "--ignore", "["), "cannot parse path '['"),
+        (("drift", "ml-train", "--ignore", "context.[x"), "cannot parse path"),
+    ],
+)
+def test_a_bad_predicate_or_glob_is_a_usage_error(sample_db, cli_env, args, says):
+    result = run_cli(*args, "--db", sample_db, env=cli_env)
+    assert result.returncode == 2, result.stdout
+    assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sample_naming_a_workflow_twice_is_a_usage_error(tmp_path, cli_env):
+    result = run_cli(
+        "sample", "--runs", "1", "-w", "nightly-etl", "-w", "nightly-etl", "-o",
+        tmp_path / "s.ndjson", env=cli_env,
+    )  # fmt: skip
+    assert result.returncode == 2 and "names a workflow twice" in result.stderr
+    assert not (tmp_path / "s.ndjson").exists()
 
 
 @pytest.mark.parametrize(
