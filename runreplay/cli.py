@@ -35,24 +35,6 @@ TABLE_FORMAT_OPTION = click.option(
 )  # fmt: skip
 
 
-class _Time(click.ParamType):
-    """An ISO 8601 time (a date alone, or without a zone, is UTC): checked when parsed, so
-    a bad one is a usage error (exit 2) like any other bad option value; passed on as
-    given."""
-
-    name = "TIME"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        try:
-            as_utc(value)
-        except RunReplayError as error:
-            self.fail(str(error), param, ctx)
-        return value
-
-
-TIME = _Time()
-
-
 class _Checked(click.ParamType):
     """Text that `check` accepts (it raises RunReplayError otherwise), so a bad value is a
     usage error (exit 2), like any other bad option value; passed on as given."""
@@ -81,6 +63,7 @@ def _glob(text: str) -> None:
     compile_glob(text)
 
 
+TIME = _Checked("TIME", as_utc)  # a date alone, or a time without a zone, is UTC
 PREDICATE = _Checked("EXPR", _predicate)
 PATH_GLOB = _Checked("GLOB", _glob)
 
