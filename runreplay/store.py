@@ -808,9 +808,30 @@ class Store:
         started = time.perf_counter()
         result = ingest.LoadResult()
         _sweep_orphaned_staging()
-        with _interrupts_as_keyboard_interrupt():
-            store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchall()
-        store_has_runs = store_has_runs[0][0]
+        with _interrupts_as_keyboard_interrupt():  # around every query of the load
+            replaced = self._stage_and_commit(
+                chunks, replace, on_error, check_json, workers, bar, load_bytes, result
+            )
+        result.replaced = len(replaced)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _stage_and_commit(
+        self,
+        chunks: Iterable[Chunk],
+        replace: bool,
+        on_error: str,
+        check_json: bool,
+        workers: int,
+        bar: Any,
+        load_bytes: int,
+        result: LoadResult,
+    ) -> list[str]:
+        """Check and stage every batch, then insert them in one transaction; returns the
+        run ids replaced."""
+        from runreplay import ingest
+
+        store_has_runs = self._con.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchall()[0][0]
 
         def problem(error: InvalidRunRecord) -> None:
             if on_error == "raise":
@@ -825,8 +846,7 @@ class Store:
         staged: list[dict[str, str]] = []  # per batch: table -> staged Parquet file
         seen: list[str] = []  # per batch: the runs the store holds already (not staged)
         with tempfile.TemporaryDirectory(prefix=f"{_STAGING_PREFIX}{os.getpid()}-") as staging:
-            with _interrupts_as_keyboard_interrupt():
-                known = self._known_runs(staging, load_bytes) if store_has_runs else None
+            known = self._known_runs(staging, load_bytes) if store_has_runs else None
             batches = _batches(chunks, check_json, workers, staging, known)
             try:
                 for batch in batches:
@@ -842,14 +862,11 @@ class Store:
                 ingest.forget_known()  # a load in this process keeps no keys once it is read
             if bar is not None:  # every record is read: say what the wait is for
                 bar.set_description("writing to the store", refresh=True)
-            with _interrupts_as_keyboard_interrupt():
-                excluded, replaced = self._settle(
-                    staged, seen, replace, problem, result, store_has_runs
-                )
-                self._commit_staged(staged, excluded, replaced, result)
-        result.replaced = len(replaced)
-        result.seconds = time.perf_counter() - started
-        return result
+            excluded, replaced = self._settle(
+                staged, seen, replace, problem, result, store_has_runs
+            )
+            self._commit_staged(staged, excluded, replaced, result)
+        return replaced
 
     def _known_runs(self, staging: str, load_bytes: int) -> str | None:
         """Write the `ingest.known_key` of every stored run to a Parquet file in `staging`
