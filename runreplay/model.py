@@ -624,7 +624,7 @@ def dumps(value: Any) -> str:
         import json
 
         try:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            return json.dumps(value, **_STDLIB_JSON)
         except RecursionError:  # nested deeper than the stack: a record may nest MAX_DEPTH
             return _dumps_deep(value, json.JSONEncoder(**_STDLIB_JSON).encode)
 
