@@ -84,7 +84,9 @@ OUTPUT_PATH = _OutputPath()
 
 
 def _fail_cleanly(command: Callable) -> Callable:
-    """Turn a RunReplayError into one line on stderr and exit status 1 (no traceback)."""
+    """Turn a RunReplayError into one line on stderr and exit status 1 (no traceback), and
+    a DuckDB query stopped by Ctrl-C into the KeyboardInterrupt it was (click prints
+    "Aborted!"; DuckDB's Python client raises RuntimeError("Query interrupted"))."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -93,6 +95,10 @@ def _fail_cleanly(command: Callable) -> Callable:
         except RunReplayError as error:
             click.secho(f"error: {error}", fg="red", err=True)
             sys.exit(1)
+        except RuntimeError as error:
+            if str(error) == "Query interrupted":
+                raise KeyboardInterrupt from None
+            raise
 
     return wrapper
 

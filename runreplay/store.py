@@ -22,14 +22,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from multiprocessing import forkserver, popen_forkserver, spawn
-from multiprocessing.context import ForkServerContext, ForkServerProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from runreplay import __version__, lifeline
+from runreplay import __version__, loadpool
 from runreplay.errors import (
     DuplicateRunError,
     InvalidRunRecord,
@@ -56,9 +54,6 @@ each full row group to the file as it inserts, on all threads; what is left over
 written at commit, on one thread. With smaller groups that tail is small: a 100k-run load
 commits in ~0.03 s instead of ~0.45 s (its runs never filled a default group), ~11 % of
 the whole load. It is an ATTACH option, not kept in the file, so every open passes it."""
-WORKER_PRELOAD = ("runreplay.ingest", "runreplay.lifeline", "pandas")
-"""Imported once by the fork server the load workers start from. pyarrow imports pandas
-on its first conversion of a Python list (~0.2 s), so without it every worker would."""
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 KNOWN_MIN_BYTES = 32 * 1024 * 1024
@@ -202,80 +197,6 @@ def _iso(moment: Any) -> str | None:
     return None if moment is None else format_timestamp(moment)
 
 
-class _WorkerProcess(ForkServerProcess):
-    """A load worker the fork server starts without running the user's `__main__`.
-
-    multiprocessing prepares every child it starts by re-running the parent's main script
-    (or `python -m` module) as `__mp_main__`, so that functions pickled from it resolve. A
-    worker only runs `build_batch` on lines of files, so it needs nothing from `__main__`,
-    and re-running it broke loads from scripts without an `if __name__ == "__main__":`
-    guard (the script ran again in every worker, which then died: BrokenProcessPool) and
-    from `python - < script.py` (no such file as '<stdin>').
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.name = f"runreplay-load-{self.name}"  # unique: see _leave_main_out
-
-    @staticmethod
-    def _Popen(process_obj: Any) -> Any:  # noqa: N802 (multiprocessing's name)
-        _leave_main_out(process_obj.name)
-        try:
-            return popen_forkserver.Popen(process_obj)
-        finally:
-            _MAINLESS.discard(process_obj.name)
-
-
-_MAINLESS: set[str] = set()
-"""The names of the load workers being launched: their preparation data has no
-`__main__`."""
-_installing = threading.Lock()
-
-
-def _leave_main_out(name: str) -> None:
-    """Have `multiprocessing.spawn.get_preparation_data`, which tells a child what to set
-    up before it runs, leave `__main__` out for the process `name`. The function is
-    wrapped once per process; the wrapper changes nothing for any other process, and
-    nothing in this process's own `__main__` changes."""
-    with _installing:
-        _MAINLESS.add(name)
-        if getattr(spawn.get_preparation_data, "_runreplay", False):
-            return
-        original = spawn.get_preparation_data
-
-        def get_preparation_data(name: str) -> dict[str, Any]:
-            data = original(name)
-            if name in _MAINLESS:
-                data.pop("init_main_from_path", None)
-                data.pop("init_main_from_name", None)
-            return data
-
-        get_preparation_data._runreplay = True  # type: ignore[attr-defined]
-        spawn.get_preparation_data = get_preparation_data
-
-
-class _WorkerContext(ForkServerContext):
-    """The fork server context, starting `_WorkerProcess`es."""
-
-    Process = _WorkerProcess
-
-
-def _worker_context() -> ForkServerContext:
-    """The context load workers start in: the fork server, importing WORKER_PRELOAD."""
-    context = _WorkerContext()
-    context.set_forkserver_preload(list(WORKER_PRELOAD))
-    return context
-
-
-def _start_fork_server() -> None:
-    """Start the fork server the load workers come from, unless it runs already (it does
-    after a first load in this process). It imports WORKER_PRELOAD for ~0.4 s on a core of
-    its own: started before this process imports the loader (as long), a first load in a
-    fresh process, such as `runreplay load`, does both imports at once."""
-    _worker_context()  # sets what the fork server imports
-    forkserver.ensure_running()
-
-
 def _batches(
     chunks: Iterable[Chunk],
     check_json: bool,
@@ -292,7 +213,7 @@ def _batches(
             yield ingest.build_batch(chunk, check_json, staging, number, known)
         return
     pool = ProcessPoolExecutor(
-        workers, mp_context=_worker_context(), initializer=lifeline.hold, initargs=(os.getpid(),)
+        workers, mp_context=loadpool.context(), initializer=loadpool.hold, initargs=(os.getpid(),)
     )
     numbered = enumerate(chunks)
     taking = threading.Lock()  # numbered is read by this thread and the starter
@@ -369,20 +290,33 @@ def _join_started(thread: threading.Thread, patience: float = 5.0) -> None:
 
 
 @contextmanager
-def _interrupts_as_keyboard_interrupt() -> Iterator[None]:
-    """Let a load's DuckDB queries stop on Ctrl-C as everything else does. DuckDB's Python
-    client turns the KeyboardInterrupt of a query it stops into RuntimeError("Query
+def _interrupts_as_keyboard_interrupt(
+    what: str = "the load was interrupted before it committed: nothing from it is in the store",
+) -> Iterator[None]:
+    """Let a load's (or an open's) queries stop on Ctrl-C as everything else does. DuckDB's
+    Python client turns the KeyboardInterrupt of a query it stops into RuntimeError("Query
     interrupted") (and `connection.interrupt()` into InterruptException): the CLI printed
     a traceback, and a script or notebook saw an error rather than an interrupt. The
-    transaction rolls back either way."""
+    transaction rolls back either way. `what` is the KeyboardInterrupt's message."""
     try:
         yield
     except (duckdb.InterruptException, RuntimeError) as error:
         if isinstance(error, RuntimeError) and str(error) != "Query interrupted":
             raise
-        raise KeyboardInterrupt(
-            "the load was interrupted before it committed: nothing from it is in the store"
-        ) from None
+        raise KeyboardInterrupt(what) from None
+
+
+@contextmanager
+def _one_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block's queries on `con` as one transaction: committed at its end, rolled
+    back if it raises (or is interrupted)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 _MAX_REPLAY_CHAIN = 100
@@ -404,7 +338,7 @@ def _sweep_orphaned_staging() -> None:
         if not entry.name.startswith(_STAGING_PREFIX):
             continue
         owner = entry.name[len(_STAGING_PREFIX) :].split("-", 1)[0]
-        if owner.isdigit() and int(owner) != os.getpid() and not lifeline.alive(int(owner)):
+        if owner.isdigit() and int(owner) != os.getpid() and not loadpool.alive(int(owner)):
             shutil.rmtree(entry.path, ignore_errors=True)
 
 
@@ -571,7 +505,10 @@ class Store:
         try:
             if memory_limit is not None:
                 self._con.execute(f"SET memory_limit = '{_memory_limit(memory_limit)}'")
-            self._prepare_schema()
+            with _interrupts_as_keyboard_interrupt(
+                f"opening {self.path!r} was interrupted; its schema is unchanged"
+            ):
+                self._prepare_schema()
         except BaseException:  # the file stays attached to nothing
             self._con.close()
             raise
@@ -615,14 +552,18 @@ class Store:
                     f"{self.path!r} is an empty DuckDB file, not a runreplay store yet; load "
                     f"runs into it first (`runreplay load SOURCES --db {self.path}`)"
                 )
-            self._con.execute(_SCHEMA)
-            self._con.executemany(
-                "INSERT INTO meta VALUES (?, ?)",
-                [
-                    ["schema_version", str(SCHEMA_VERSION)],
-                    ["created_by", f"runreplay {__version__}"],
-                ],
-            )
+            # in one transaction: a store stopped while its tables are made (Ctrl-C, a
+            # kill, an error) must not keep some of them without a schema version, which
+            # every later open refused as "not a runreplay store"
+            with _one_transaction(self._con):
+                self._con.execute(_SCHEMA)
+                self._con.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ["schema_version", str(SCHEMA_VERSION)],
+                        ["created_by", f"runreplay {__version__}"],
+                    ],
+                )
             return
         version = self._own_schema_version()
         if version > SCHEMA_VERSION:
@@ -658,8 +599,7 @@ class Store:
         return int(version)
 
     def _migrate(self, version: int) -> None:
-        self._con.execute("BEGIN TRANSACTION")
-        try:
+        with _one_transaction(self._con):
             while version < SCHEMA_VERSION:
                 if version not in _MIGRATIONS:
                     raise StoreVersionError(
@@ -671,10 +611,6 @@ class Store:
             self._con.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)]
             )
-            self._con.execute("COMMIT")
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
 
     @property
     def schema_version(self) -> int:
@@ -711,7 +647,7 @@ class Store:
         if workers is None:
             workers = _auto_workers(sum(sizes))
         if workers > 1:
-            _start_fork_server()
+            loadpool.start_fork_server()
         from runreplay import ingest  # numpy and pyarrow, while the fork server starts
 
         bar = self._bar(progress, sum(sizes), unit="B", threshold=PROGRESS_MIN_BYTES)
@@ -1136,14 +1072,10 @@ class Store:
             raise RunReplayError(
                 "a transaction is already open on this store; do these writes inside it"
             )
-        self._con.execute("BEGIN TRANSACTION")
         self._in_transaction = True
         try:
-            yield self._con
-            self._con.execute("COMMIT")
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
+            with _one_transaction(self._con):
+                yield self._con
         finally:
             self._in_transaction = False
 

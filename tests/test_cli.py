@@ -378,3 +378,20 @@ def test_sigterm_stops_a_load_cleanly(tmp_path, cli_env):
     assert load.returncode == 128 + signal.SIGTERM or (load.returncode == 1 and "Aborted!" in err)
     assert list(temp.glob("runreplay-load-*")) == []
     assert not (tmp_path / "s.duckdb").exists()  # the load created it: nothing is left
+
+
+def test_a_duckdb_query_stopped_by_ctrl_c_aborts_like_any_ctrl_c():
+    # DuckDB's client raises RuntimeError("Query interrupted") for a query Ctrl-C stopped:
+    # the CLI printed its traceback; as a KeyboardInterrupt, click prints "Aborted!"
+    from runreplay.cli import _fail_cleanly
+
+    def interrupted_query() -> None:
+        raise RuntimeError("Query interrupted")
+
+    def broken_query() -> None:
+        raise RuntimeError("something else")
+
+    with pytest.raises(KeyboardInterrupt):
+        _fail_cleanly(interrupted_query)()
+    with pytest.raises(RuntimeError, match="something else"):
+        _fail_cleanly(broken_query)()

@@ -189,6 +189,28 @@ def test_store_records_its_schema_version(tmp_path):
         assert store.counts()["runs"] == 0
 
 
+class _Unwritable:
+    """A schema version that cannot be written (str() fails), so a new store's creation
+    fails after its tables are made and before its meta rows are: a stand-in for a
+    Ctrl-C or a kill landing there."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("stopped while the store was being made")
+
+
+def test_a_new_store_is_made_in_one_transaction(tmp_path, monkeypatch):
+    path = tmp_path / "s.duckdb"
+    monkeypatch.setattr(runreplay.store, "SCHEMA_VERSION", _Unwritable())
+    with pytest.raises(RuntimeError, match="stopped while"):
+        runreplay.open(path)
+    monkeypatch.undo()
+    # without the transaction the file kept tables but no schema version, and every later
+    # open refused it as "not a runreplay store"
+    with runreplay.open(path) as store:
+        assert store.schema_version == runreplay.store.SCHEMA_VERSION
+        assert store.counts()["runs"] == 0
+
+
 def test_a_newer_store_fails_clearly(tmp_path):
     path = tmp_path / "s.duckdb"
     with runreplay.open(path) as store:
