@@ -17,7 +17,7 @@ import pandas as pd
 
 import runreplay
 from runreplay.errors import RunReplayError
-from runreplay.model import as_utc, dumps, json_schema
+from runreplay.model import as_utc, dumps, format_timestamp, json_schema
 
 DB_OPTION = click.option(
     "--db",
@@ -341,6 +341,7 @@ def drift(workflow: str | None, all_workflows: bool, db: str, since: str | None,
 
     if all_workflows == (workflow is not None):
         raise click.UsageError("give a WORKFLOW or --all (not both)")
+    _check_window(since, until)
     options = {"sections": sections or SECTIONS, "ignore": ignore, "failing": failing}
     color = fmt == "text" and _use_color(output)
     with _open(db, read_only=True) as store:
@@ -360,7 +361,8 @@ def drift(workflow: str | None, all_workflows: bool, db: str, since: str | None,
 @DB_OPTION
 @FAILING_OPTION
 @click.option("--bad", help="The first bad run (default: the first failing run).")
-@click.option("--good", help="The last good run (default: the last one before --bad).")
+@click.option("--good", help="The last good run (default: the last run before --bad that "
+              "succeeded and is not failing).")  # fmt: skip
 @click.option("--since", type=TIME, help="Search runs created at or after this ISO 8601 time.")
 @click.option("--until", type=TIME, help="Search runs created before this ISO 8601 time.")
 @click.option(
@@ -379,11 +381,23 @@ def bisect(workflow: str, db: str, failing: str | None, bad: str | None, good: s
     """
     from runreplay.report import render_bisect
 
+    _check_window(since, until)
     with _open(db, read_only=True) as store:
         found = store.bisect(
             workflow, bad=bad, good=good, failing=failing, since=since, until=until, ignore=ignore
         )
     _emit(render_bisect(found, fmt, color=fmt == "text" and _use_color(output)), output)
+
+
+def _check_window(since: str | None, until: str | None) -> None:
+    """--since after --until is a usage error (exit 2), like a --since that does not parse."""
+    if since is None or until is None:
+        return
+    start, end = as_utc(since), as_utc(until)
+    if start >= end:
+        raise click.UsageError(
+            f"--since ({format_timestamp(start)}) must be before --until ({format_timestamp(end)})"
+        )
 
 
 # -- the core API: serve, replay, audit ----------------------------------------------------

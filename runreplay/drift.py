@@ -11,7 +11,10 @@ Runs and order
     A report looks at the runs of one workflow with since <= createdAt < until, ordered by
     (createdAt, runId): "consecutive" and "previous" refer to that order. A path's value in
     a run is its JSON leaf in run_fields (1, 1.0, "1", true and null are different values);
-    a run without the path holds no value, and that state takes part in changes.
+    a run without the path holds no value, and that state takes part in changes. A replay
+    is a run like any other, placed at its own createdAt (a replay of an old run brings
+    its old inputs back, so its paths change twice); runs still queued or running count
+    as not failing under the default predicate.
 
 Changes
     A change point is a run whose value of a path differs from the previous run's: the
@@ -44,12 +47,14 @@ Association with failure (`fields`)
     by every run).
 
 Bisect
-    `bisect` takes the first failing run as bad (or the one given), the last non-failing
-    run before it as good (or the one given), diffs the pair, and ranks every parameter and
-    context path whose value differs between them as a suspect: by phi of "holds the bad
-    run's value" (for a removed path: "lacks the path") against failing over the whole
-    history of the workflow, with the counts. Volatile suspects rank after the others.
-    Outputs are effects of a run, not causes, so they are not suspects unless asked for.
+    `bisect` takes the first failing run as bad (or the one given), the last run before it
+    that SUCCEEDED and is not failing as good (or the one given: a queued, running,
+    canceled or failed run has shown no good outcome), diffs the pair, and ranks every
+    parameter and context path whose value differs between them as a suspect: by phi of
+    "holds the bad run's value" (for a removed path: "lacks the path") against failing
+    over the whole history of the workflow, with the counts. Volatile suspects rank after
+    the others. Outputs are effects of a run, not causes, so they are not suspects unless
+    asked for.
 """
 
 from __future__ import annotations
@@ -294,7 +299,11 @@ def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[order.index].reset_index(drop=True)
 
 
-def _sections(sections: Iterable[str], name: str = "sections") -> tuple[str, ...]:
+def _sections(
+    sections: Iterable[str] | None, default: Sequence[str], name: str = "sections"
+) -> tuple[str, ...]:
+    if sections is None:
+        return tuple(default)
     if isinstance(sections, str):
         sections = (sections,)
     chosen = tuple(dict.fromkeys(sections))
@@ -306,7 +315,9 @@ def _sections(sections: Iterable[str], name: str = "sections") -> tuple[str, ...
     return chosen
 
 
-def _globs(ignore: Iterable[str] | str) -> tuple[str, ...]:
+def _globs(ignore: Iterable[str] | str | None) -> tuple[str, ...]:
+    if ignore is None:
+        return ()
     globs = (ignore,) if isinstance(ignore, str) else tuple(ignore)
     for glob in globs:
         compile_glob(glob)  # raises InvalidPath naming the glob
@@ -317,7 +328,7 @@ def _window(since: Any, until: Any) -> tuple[datetime | None, datetime | None]:
     since, until = as_utc(since), as_utc(until)
     if since is not None and until is not None and since >= until:
         raise RunReplayError(
-            f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
+            f"since ({format_timestamp(since)}) must be before until ({format_timestamp(until)})"
         )
     return since, until
 
@@ -335,6 +346,11 @@ def _window_text(scope: Scope) -> str:
 
 
 def _require_workflow(store: Store, workflow_id: str) -> None:
+    if not isinstance(workflow_id, str):
+        raise RunReplayError(
+            f"workflow id must be text such as 'nightly-etl', got {workflow_id!r}; "
+            "list the workflows with Store.workflows() or `runreplay workflows`"
+        )
     known = store.connection.execute(
         "SELECT count(*) FROM runs WHERE workflow_id = ?", [workflow_id]
     ).fetchone()[0]
@@ -521,8 +537,8 @@ def drift(
     workflow_id: str,
     since: Any = None,
     until: Any = None,
-    sections: Sequence[str] = DEFAULT_SECTIONS,
-    ignore: Sequence[str] = (),
+    sections: Sequence[str] | None = DEFAULT_SECTIONS,
+    ignore: Sequence[str] | None = (),
     *,
     failing: str | None = None,
 ) -> DriftReport:
@@ -536,7 +552,7 @@ def drift(
     >>> report = drift(store, "ml-train", failing="output.metrics.auc < 0.9")  # doctest: +SKIP
     >>> report.fields[["path", "changes", "association"]].head(3)                # doctest: +SKIP
     """
-    chosen = _sections(sections)
+    chosen = _sections(sections, DEFAULT_SECTIONS)
     globs = _globs(ignore)
     since, until = _window(since, until)
     predicate = compile_predicate(failing)
@@ -572,8 +588,8 @@ def drift_summary(
     since: Any = None,
     until: Any = None,
     *,
-    sections: Sequence[str] = DEFAULT_SECTIONS,
-    ignore: Sequence[str] = (),
+    sections: Sequence[str] | None = DEFAULT_SECTIONS,
+    ignore: Sequence[str] | None = (),
     failing: str | None = None,
 ) -> pd.DataFrame:
     """Every workflow at once, for bulk triage: one row per workflow, most failing first.
@@ -584,7 +600,7 @@ def drift_summary(
     failing; None when none is), top_suspect_value (JSON text), top_suspect_association,
     top_suspect_changed_at (its last change). The same SQL as `drift`, over all workflows.
     """
-    chosen = _sections(sections)
+    chosen = _sections(sections, DEFAULT_SECTIONS)
     globs = _globs(ignore)
     since, until = _window(since, until)
     scope = Scope(None, since, until, compile_predicate(failing))
@@ -922,15 +938,16 @@ def bisect(
     *,
     since: Any = None,
     until: Any = None,
-    sections: Sequence[str] = SUSPECT_SECTIONS,
-    ignore: Sequence[str] = (),
+    sections: Sequence[str] | None = SUSPECT_SECTIONS,
+    ignore: Sequence[str] | None = (),
     **diff_options: Any,
 ) -> Bisect:
     """Find where `workflow_id` started failing and which input change most likely did it.
 
     bad: the first failing run (or after `good` when only good is given); good: the last
-    non-failing run before bad. Either can be given as a run id. `failing` is a predicate
-    (default `status == 'FAILED'`; e.g. `"output.metrics.auc < 0.9"`). `since` / `until`
+    run before bad that SUCCEEDED and is not failing. Either can be given as a run id.
+    `failing` is a predicate (default `status == 'FAILED'`; e.g.
+    `"output.metrics.auc < 0.9"`). `since` / `until`
     (createdAt, until exclusive) keep the search to a window: a workflow that failed once
     long ago and regressed again is bisected to the new regression with `since=` after
     the old one. Suspects come from `sections` (default parameters and context) minus
@@ -945,7 +962,7 @@ def bisect(
     """
     from runreplay.diff import diff_stored
 
-    chosen = _sections(sections)
+    chosen = _sections(sections, SUSPECT_SECTIONS)
     globs = _globs(ignore)
     predicate = compile_predicate(failing)
     _require_workflow(store, workflow_id)
@@ -981,6 +998,11 @@ def _pair(
     bad: str | None,
 ) -> tuple[dict, dict]:
     """The (good, bad) runs as dicts with n, from the given ids or the failing flags."""
+    if good is not None and good == bad:
+        raise RunReplayError(
+            f"good and bad are the same run ({good!r}); pass the last good run as good= "
+            "(--good) and a later failing run as bad= (--bad), or leave one out"
+        )
     given = [run_id for run_id in (good, bad) if run_id is not None]
     for run_id in given:
         row = con.execute("SELECT workflow_id FROM runs WHERE run_id = ?", [run_id]).fetchone()
@@ -1009,7 +1031,8 @@ def _pair(
         pair AS (
             SELECT bad_n,
                    coalesce(good_n, (SELECT max(n) FROM runs_in
-                                     WHERE NOT failing AND n < c.bad_n)) AS good_n
+                                     WHERE NOT failing AND status = 'SUCCEEDED'
+                                         AND n < c.bad_n)) AS good_n
             FROM chosen c
         )
         SELECT CASE WHEN r.n = p.good_n THEN 'good' ELSE 'bad' END AS role,
@@ -1030,7 +1053,7 @@ def _pair(
         for run_id in given:
             if run_id not in inside:
                 raise RunReplayError(
-                    f"run {run_id!r} was created outside the window{window}; widen the "
+                    f"run {run_id!r} was created outside the window of runs{window}; widen the "
                     "window (since= / until=) or leave the run out"
                 )
     if "bad" not in found:
@@ -1040,9 +1063,15 @@ def _pair(
             "Pass bad= (--bad), another failing= predicate (--failing) or a wider window."
         )
     if "good" not in found:
+        bad_id, earlier = found["bad"]["run_id"], int(found["bad"]["n"]) - 1
+        what = (
+            f"no run of {workflow_id!r}{window} precedes {bad_id!r}"
+            if not earlier
+            else f"none of the {_plural(earlier, 'run')} of {workflow_id!r}{window} before "
+            f"{bad_id!r} succeeded without being {failing_text}"
+        )
         raise RunReplayError(
-            f"every run of {workflow_id!r}{window} before {found['bad']['run_id']!r} is "
-            f"{failing_text}, so there is no good run to compare with; pass good=<run id> "
+            f"{what}, so there is no good run to compare with; pass good=<run id> "
             "(--good) or start the window earlier"
         )
     good_run, bad_run = found["good"], found["bad"]

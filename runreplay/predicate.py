@@ -134,6 +134,7 @@ def tokenize(expression: str) -> list[Token]:
     while position < len(expression):
         match = _TOKEN.match(expression, position)
         if match is None:
+            _refuse_bare_key(expression, position, tokens)
             char = expression[position]
             what = (
                 "a string that is not closed; end it with the same quote"
@@ -156,6 +157,34 @@ def tokenize(expression: str) -> list[Token]:
         position = match.end()
     tokens.append(Token("end", "", None, len(expression)))
     return tokens
+
+
+_KEY_END = re.compile(r"""[\s.\[\]()',"=!<>]""")
+
+
+def _refuse_bare_key(expression: str, position: int, tokens: list[Token]) -> None:
+    """Raise InvalidPredicate at a dotted key that is not an identifier (`output.größe`,
+    `output.metrics.p@10`), with the bracket form that names it; return otherwise."""
+    name = tokens[-1] if tokens else None
+    if name is None or name.kind != "name" or name.start + len(name.text) != position:
+        return
+    if expression[position] == ".":
+        start = position + 1
+    elif name.text.endswith("]") or "." not in name.text:
+        return
+    else:
+        start = name.start + name.text.rindex(".") + 1
+    end = _KEY_END.search(expression, start)
+    key = expression[start : end.start() if end else len(expression)]
+    if not key:
+        return
+    bracketed = f"{expression[name.start : start - 1]}[{json.dumps(key, ensure_ascii=False)}]"
+    raise InvalidPredicate(
+        expression,
+        start,
+        f"the key {key!r} is not an identifier (ASCII letters, digits, _ and -); "
+        f"write it in brackets: {bracketed}",
+    )
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,19 @@ def test_a_bad_time_is_a_usage_error(sample_db, cli_env, args):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args", [("drift", "nightly-etl"), ("drift", "--all"), ("bisect", "nightly-etl")]
+)
+def test_a_window_that_ends_before_it_starts_is_a_usage_error(sample_db, cli_env, args):
+    result = run_cli(
+        *args, "--since", "2026-10-20", "--until", "2026-10-01", "--db", sample_db, env=cli_env
+    )
+    assert result.returncode == 2, result.stdout
+    assert "--since (2026-10-20T00:00:00Z) must be before --until (2026-10-01T00:00:00Z)" in (
+        result.stderr
+    )
+
+
 def test_a_failed_first_load_leaves_no_store_behind(tmp_path, cli_env):
     bad = tmp_path / "bad.ndjson"
     bad.write_bytes(orjson.dumps(make_record("run-1", status="DONE")) + b"\n")

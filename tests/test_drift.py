@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import html5lib
@@ -271,6 +272,21 @@ def test_drift_of_an_unknown_workflow_says_which_exist(planted):
         drift(planted, "etl2")
 
 
+@pytest.mark.parametrize("workflow_id", [None, 5, ["etl"]])
+def test_drift_and_bisect_of_a_workflow_id_that_is_not_text_say_so(planted, workflow_id):
+    for analyse in (drift, bisect):
+        with pytest.raises(RunReplayError, match=r"workflow id must be text such as 'nightly-etl'"):
+            analyse(planted, workflow_id)
+
+
+def test_drift_and_bisect_take_none_for_ignore_and_sections_as_the_defaults(planted):
+    report = drift(planted, "etl", ignore=None, sections=None)
+    assert report.sections == ("parameters", "context", "output") and report.ignore == ()
+    found = bisect(planted, "etl", ignore=None, sections=None)
+    assert found.sections == ("parameters", "context")
+    assert found.top_suspect == "parameters.batchSize"
+
+
 # -- association -------------------------------------------------------------------
 
 
@@ -487,6 +503,78 @@ def test_bisect_in_a_window_finds_the_later_regression(tmp_path):
             bisect(store, "w", since=until, until=since)
 
 
+@pytest.mark.parametrize("unproven", ["QUEUED", "RUNNING", "RETRYING", "CANCELED"])
+def test_bisect_takes_the_last_succeeded_run_as_good_not_one_without_an_outcome(tmp_path, unproven):
+    # batchSize changes at run 2; runs 2 and 3 have not (or never) finished; run 4 fails
+    statuses = ["SUCCEEDED", "SUCCEEDED", unproven, unproven, "FAILED"]
+    records = [
+        record(index, "w", status, parameters={"batchSize": 500 if index < 2 else 5000})
+        for index, status in enumerate(statuses)
+    ]
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(records)
+        found = bisect(store, "w")
+    assert (found.good_run_id, found.bad_run_id) == (run_id(1), run_id(4))
+    assert found.runs_between == 2
+    assert found.top_suspect == "parameters.batchSize"
+
+
+def test_bisect_with_an_output_predicate_does_not_take_a_failed_run_as_good(tmp_path):
+    # run 2 FAILED without an AUC: not "failing" by the AUC predicate, but not good either
+    aucs = [0.91, 0.91, None, 0.85]
+    records = [
+        record(
+            index,
+            "w",
+            "FAILED" if auc is None else "SUCCEEDED",
+            context={"image": "v1" if index < 2 else "v2"},
+            output={} if auc is None else {"metrics": {"auc": auc}},
+        )
+        for index, auc in enumerate(aucs)
+    ]
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(records)
+        found = bisect(store, "w", failing="output.metrics.auc < 0.9")
+    assert (found.good_run_id, found.bad_run_id) == (run_id(1), run_id(3))
+    assert found.top_suspect == "context.image"
+
+
+def test_bisect_of_a_failing_first_run_says_no_run_precedes_it(tmp_path):
+    records = [record(0, "w", "FAILED"), record(1, "w", "FAILED")]
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(records)
+        with pytest.raises(RunReplayError) as raised:
+            bisect(store, "w")
+    message = str(raised.value)
+    assert "no run of 'w' precedes 'run-0001'" in message
+    assert "every run" not in message
+
+
+def test_bisect_without_a_succeeded_run_before_bad_counts_what_precedes_it(tmp_path):
+    records = [record(0, "w", "CANCELED"), record(1, "w", "RUNNING"), record(2, "w", "FAILED")]
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(records)
+        with pytest.raises(RunReplayError) as raised:
+            bisect(store, "w")
+    message = str(raised.value)
+    assert "none of the 2 runs of 'w' before 'run-0003' succeeded" in message
+    assert "pass good=<run id> (--good)" in message
+
+
+def test_window_errors_read_as_sentences_with_utc_times(planted):
+    since, until = START + timedelta(hours=30), START + timedelta(hours=20)
+    with pytest.raises(RunReplayError) as raised:
+        drift(planted, "etl", since=since, until=until)
+    assert str(raised.value).startswith(
+        "since (2026-01-02T06:00:00Z) must be before until (2026-01-01T20:00:00Z)"
+    )
+    with pytest.raises(RunReplayError) as raised:
+        bisect(planted, "etl", good=run_id(3), since=since)
+    assert str(raised.value).startswith(
+        "run 'run-0004' was created outside the window of runs created since 2026-01-02T06:00:00Z;"
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -495,6 +583,7 @@ def test_bisect_in_a_window_finds_the_later_regression(tmp_path):
         ({"bad": "run-9999"}, RunNotFound, "'run-9999' is not in"),
         ({"failing": "status == 'CANCELED'"}, RunReplayError, "no run of 'etl' is failing"),
         ({"bad": run_id(0)}, RunReplayError, "no good run to compare with"),
+        ({"good": run_id(30), "bad": run_id(30)}, RunReplayError, "good and bad are the same run"),
     ],
 )
 def test_bisect_explains_what_it_cannot_do(planted, kwargs, error, message):
@@ -712,3 +801,68 @@ def test_drift_summary_renders_in_every_format(sample_store):
     assert data[0]["topSuspect"] == "parameters.batchSize" and data[2]["topSuspect"] is None
     with pytest.raises(RunReplayError, match="unknown format"):
         render_drift_summary(summary, "yaml")
+
+
+def python_field_stats(records: list[dict], path: str) -> dict:
+    """One path's change points and best phi the plain way: a loop over sorted runs."""
+    ordered = sorted(records, key=lambda item: (item["createdAt"], item["runId"]))
+    key = path.split(".", 1)[1]
+    values = [
+        dumps(item["parameters"][key]) if key in item["parameters"] else MISSING for item in ordered
+    ]
+    failing = [item["status"] == "FAILED" for item in ordered]
+    changed_at = [
+        ordered[index]["runId"]
+        for index in range(1, len(ordered))
+        if values[index] != values[index - 1]
+    ]
+    runs, failed = len(ordered), sum(failing)
+    best = math.nan
+    for value in set(values):
+        holds = [held == value for held in values]
+        a = sum(h and f for h, f in zip(holds, failing, strict=True))
+        b = sum(h and not f for h, f in zip(holds, failing, strict=True))
+        c, d = failed - a, runs - failed - b
+        denominator = math.sqrt((a + b) * (c + d) * (a + c) * (b + d))
+        if denominator:
+            phi = (a * d - b * c) / denominator
+            best = phi if math.isnan(best) else max(best, phi)
+    return {"changes": changed_at, "association": best}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=6),  # hour: ties happen
+            st.sampled_from(["SUCCEEDED", "FAILED", "CANCELED"]),
+            st.sampled_from([MISSING, 1, 1.0, "1", 2, None]),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.integers(min_value=0, max_value=3),
+)
+def test_drift_changes_and_association_equal_a_plain_python_loop(shared_store, history, since):
+    store, numbers = shared_store
+    workflow_id = f"p{next(numbers)}"
+    records = [
+        {**record(index, workflow_id, status, hours=hour,
+                  parameters={} if value is MISSING else {"v": value}),
+         "runId": f"{workflow_id}-{index:03d}"}
+        for index, (hour, status, value) in enumerate(history)
+    ]  # fmt: skip
+    store.load_records(records)
+    window = START + timedelta(hours=since)
+    inside = [item for item in records if datetime.fromisoformat(item["createdAt"]) >= window]
+    if not any("v" in item["parameters"] for item in inside):
+        return
+    report = drift(store, workflow_id, since=window)
+    expected = python_field_stats(inside, "parameters.v")
+    row = field(report, "parameters.v")
+    assert report.changes("parameters.v", volatile=True)["run_id"].tolist() == expected["changes"]
+    assert row["changes"] == len(expected["changes"])
+    assert row["first_change_run_id"] == (expected["changes"][0] if expected["changes"] else None)
+    assert row["last_change_run_id"] == (expected["changes"][-1] if expected["changes"] else None)
+    if row["changes"] and not row["volatile"]:
+        assert row["association"] == pytest.approx(expected["association"], nan_ok=True)

@@ -145,6 +145,24 @@ def test_bad_predicate_names_the_expression_and_position(expression, position, s
     assert str(error).splitlines()[-1] == "    " + " " * position + "^"
 
 
+@pytest.mark.parametrize(
+    ("expression", "position", "bracketed"),
+    [
+        ("parameters.ünï == 1", 11, 'parameters["ünï"]'),
+        ("output.metrics.größe > 2", 15, 'output.metrics["größe"]'),
+    ],
+)
+def test_a_key_that_is_not_an_identifier_is_pointed_at_with_the_bracket_form(
+    expression, position, bracketed
+):
+    with pytest.raises(InvalidPredicate) as raised:
+        compile_predicate(expression)
+    error = raised.value
+    assert error.position == position
+    assert f"write it in brackets: {bracketed}" in str(error)
+    compile_predicate(expression.replace(expression.split()[0], bracketed))
+
+
 def test_predicate_must_be_text():
     with pytest.raises(InvalidPredicate, match="a predicate is text"):
         compile_predicate(0.9)  # type: ignore[arg-type]
