@@ -253,8 +253,26 @@ class RunDiff:
         }
 
     def to_json(self, indent: int | None = None) -> str:
-        """`to_dict()` as JSON text; the same diff always gives the same text."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+        """`to_dict()` as JSON text; the same diff always gives the same text.
+
+        Raises RunReplayError when a value is NaN or infinite (JSON has no such number).
+        """
+        try:
+            return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+        except ValueError:
+            paths = [
+                row["path"]
+                for row in self.field_changes
+                if any(
+                    isinstance(row[side], float) and not math.isfinite(row[side])
+                    for side in ("before", "after")
+                )
+            ]
+            where = f" at {', '.join(paths)}" if paths else ""
+            raise RunReplayError(
+                f"the diff holds NaN or infinity{where}, which JSON cannot represent; replace "
+                "them with null or a finite number (a Store refuses such records when loading)"
+            ) from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunDiff:

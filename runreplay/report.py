@@ -6,19 +6,23 @@
 
 The HTML is one self-contained page: inline CSS scoped to `.rr-diff`, no scripts, no external
 URLs, every value escaped by Jinja2's autoescape (values are shown as JSON, so `"1"`, `1` and
-`1.0` look different). JSON export is `RunDiff.to_json()` (runreplay.diff).
+`1.0` look different). In every format but JSON, control characters and bidi overrides in
+names and messages are shown as `\\u001b`-style escapes (`visible`). JSON export is
+`RunDiff.to_json()` (runreplay.diff).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from runreplay.diff import SECTIONS, describe_event
 from runreplay.errors import RunReplayError
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 FORMATS = ("text", "markdown", "html", "json")
 MAX_VALUE_CHARS = 2000
 MAX_MARKDOWN_CHARS = 200
+_TEXT_VALUE_CHARS = 200
 SECTION_TITLES = {
     "parameters": "Parameters",
     "context": "Context",
@@ -48,6 +53,46 @@ CHANGE_LABELS = {
 _TEXT_MARKS = {"added": "+", "removed": "-", "changed": "~", "type_changed": "!"}
 _TEXT_COLORS = {"added": "green", "removed": "red", "changed": "yellow", "type_changed": "magenta"}
 _OP_LABELS = {"same": "=", "differs": "≠", "only_base": "base only", "only_compare": "compare only"}
+# Control characters (terminal escapes; code points invalid in HTML), bidi embeddings,
+# overrides and isolates (they reverse how the text after them reads) and non-characters.
+_UNSHOWABLE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufdd0-\ufdef\ufffe\uffff"
+_UNSHOWABLE_CHARS = re.compile(f"[{_UNSHOWABLE}]")
+_UNSHOWABLE_OR_BREAKS = re.compile(f"[\t\n{_UNSHOWABLE}]")
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_char(match: re.Match) -> str:
+    char = match.group()
+    return _ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
+def visible(text: str, *, one_line: bool = False) -> str:
+    """`text` with control characters and bidi overrides written as escapes (`\\u001b`,
+    `\\u202e`), so a run id or message cannot drive a terminal, make the HTML invalid or
+    reverse the report line it is on; `one_line` writes newlines and tabs as `\\n`, `\\t`."""
+    pattern = _UNSHOWABLE_OR_BREAKS if one_line else _UNSHOWABLE_CHARS
+    return pattern.sub(_escape_char, text)
+
+
+def finalize(value: Any) -> Any:
+    """Every `{{ value }}` of the templates goes through `visible` (Markup is rendered)."""
+    return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
+def _styler(color: bool) -> Any:
+    """`style(text, **click_styles)` for terminal lines: `visible` on one line, then coloured
+    with click.style when `color`."""
+
+    def style(text: str, **styles: Any) -> str:
+        text = visible(text, one_line=True)
+        return click.style(text, **styles) if color and styles else text
+
+    return style
+
+
+def _visible_cells(table: list[tuple]) -> list[tuple]:
+    return [tuple(visible(cell, one_line=True) for cell in line) for line in table]
+
 
 _environment = Environment(
     loader=PackageLoader("runreplay", "templates"),
@@ -58,6 +103,7 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    finalize=finalize,
 )
 
 
@@ -65,6 +111,30 @@ def show_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     """A leaf as JSON text, cut to `limit` characters: `"1"`, `1`, `1.0`, `null`, `{}`."""
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _too_long(value: Any, limit: int) -> bool:
+    return len(json.dumps(value, ensure_ascii=False)) > limit
+
+
+def _cut_count(changes: list[dict], limit: int) -> int:
+    """How many before / after values of `changes` `show_value` cuts at `limit`."""
+    return sum(
+        _too_long(change[side], limit)
+        for change in changes
+        for side, absent in (("before", "added"), ("after", "removed"))
+        if change["change"] != absent
+    )
+
+
+def _cut_note(count: int, limit: int) -> str:
+    if not count:
+        return ""
+    values = "value" if count == 1 else "values"
+    return (
+        f"{count} {values} longer than {limit} characters are cut (…); "
+        "the JSON export has them whole."
+    )
 
 
 def _md_text(text: Any) -> str:
@@ -142,7 +212,17 @@ def _view(run_diff: RunDiff, show_volatile: bool, limit: int) -> dict:
             for row in rows
             if row["section"] == section and (show_volatile or not row["volatile"])
         ]
-        sections.append({"name": section, "title": SECTION_TITLES[section], "rows": section_rows})
+        section_hidden = 0
+        if not show_volatile:
+            section_hidden = sum(1 for row in rows if row["section"] == section and row["volatile"])
+        sections.append(
+            {
+                "name": section,
+                "title": SECTION_TITLES[section],
+                "rows": section_rows,
+                "hidden_volatile": section_hidden,
+            }
+        )
     divergence = run_diff.first_divergence
     history = [
         {
@@ -177,8 +257,12 @@ def _view(run_diff: RunDiff, show_volatile: bool, limit: int) -> dict:
         }
         for delta in run_diff.asset_deltas
     ]
+    shown = [row for row in rows if show_volatile or not row["volatile"]]
+    asset_changes = [change for delta in run_diff.asset_deltas for change in delta["changes"]]
+    cut = _cut_count(shown, limit) + _cut_count(asset_changes, limit)
     return {
         "summary": run_diff.summary,
+        "cut_note": _cut_note(cut, limit),
         "base": _run_view(run_diff.base_run),
         "compare": _run_view(run_diff.compare_run),
         "stale_warnings": run_diff.stale_warnings,
@@ -219,9 +303,7 @@ def to_markdown(run_diff: RunDiff, *, show_volatile: bool = True) -> str:
 def render_text(run_diff: RunDiff, color: bool = False, show_volatile: bool = False) -> str:
     """The report for a terminal: coloured with click.style when `color`, else plain."""
 
-    def style(text: str, **styles: Any) -> str:
-        return click.style(text, **styles) if color else text
-
+    style = _styler(color)
     base, compare = run_diff.base_run, run_diff.compare_run
     lines = [
         style(
@@ -232,13 +314,14 @@ def render_text(run_diff: RunDiff, color: bool = False, show_volatile: bool = Fa
             f"compare  {compare.get('runId')}  {compare.get('status')}  {compare.get('createdAt')}",
             bold=True,
         ),
-        run_diff.summary,
+        style(run_diff.summary),
     ]
     for warning in run_diff.stale_warnings:
         lines.append(
             style(
                 f"STALE {warning['assetKey']}: {warning['reason']} "
-                f"(lastUpdated {warning['lastUpdated']}, maxLagMinutes {warning['maxLagMinutes']})",
+                f"(lastUpdated {warning['lastUpdated'] or 'never'}, "
+                f"maxLagMinutes {_or_dash(warning['maxLagMinutes'])})",
                 fg="red",
                 bold=True,
             )
@@ -262,30 +345,40 @@ def render_text(run_diff: RunDiff, color: bool = False, show_volatile: bool = Fa
         lines.append(
             style(f"{hidden} volatile change(s) hidden; show them with --show-volatile", dim=True)
         )
+    shown_rows = [row for row in run_diff.field_changes if show_volatile or not row["volatile"]]
+    changed_assets = [delta for delta in run_diff.asset_deltas if delta["change"] != "unchanged"]
+    asset_changes = [change for delta in changed_assets for change in delta["changes"]]
+    cut = _cut_count(shown_rows, _TEXT_VALUE_CHARS) + _cut_count(asset_changes, _TEXT_VALUE_CHARS)
     if run_diff.alignment and run_diff.first_divergence is not None:
         lines.append("")
         lines.append(style("History (base | compare)", bold=True))
         lines.extend(_text_history(run_diff, style))
     if run_diff.retry_paths_differ:
-        lines.append("retry paths differ in: " + ", ".join(run_diff.retry_paths_differ))
+        lines.append(style("retry paths differ in: " + ", ".join(run_diff.retry_paths_differ)))
         for row in run_diff.attempt_counts:
             if row["step"] in run_diff.retry_paths_differ:
-                lines.append(f"  {row['step']}: attempts {row['base']} | {row['compareTo']}")
-    changed_assets = [delta for delta in run_diff.asset_deltas if delta["change"] != "unchanged"]
+                lines.append(style(f"  {row['step']}: attempts {row['base']} | {row['compareTo']}"))
     if changed_assets:
         lines.append("")
         lines.append(style("Assets", bold=True))
         for delta in changed_assets:
-            lines.append(f"  {delta['assetKey']}: {delta['change'].replace('_', ' ')}")
+            lines.append(style(f"  {delta['assetKey']}: {delta['change'].replace('_', ' ')}"))
             for change in delta["changes"]:
                 shown = {**change, "path": _within_asset(change["path"], delta["assetKey"])}
                 lines.append(style("  " + _text_change(shown), fg=_TEXT_COLORS[change["change"]]))
+    if cut:
+        lines.append("")
+        lines.append(style(_cut_note(cut, _TEXT_VALUE_CHARS), dim=True))
     return "\n".join(lines) + "\n"
+
+
+def _or_dash(value: Any) -> Any:
+    return "—" if value is None else value
 
 
 def _text_change(row: dict) -> str:
     mark = _TEXT_MARKS[row["change"]]
-    limit = 200
+    limit = _TEXT_VALUE_CHARS
     if row["change"] == "added":
         return f"  {mark} {row['path']}: {show_value(row['after'], limit)}"
     if row["change"] == "removed":
@@ -323,7 +416,7 @@ def _history_line(row: dict, number: int, divergence: dict | None, width: int, s
     def side(event: dict | None) -> str:
         if event is None:
             return "—"
-        return describe_event(event)[:width]
+        return visible(describe_event(event), one_line=True)[:width]
 
     marker = "▶" if divergence is not None and divergence["row"] == number else " "
     text = f"{marker} {side(row['base']):<{width}} | {side(row['compareTo'])}"
@@ -476,14 +569,14 @@ def render_drift_text(
 ) -> str:
     """A DriftReport for a terminal: summary line and the ranked drifted paths."""
 
-    def style(text: str, **styles: Any) -> str:
-        return click.style(text, **styles) if color else text
-
+    style = _styler(color)
     view = _drift_view(report, show_volatile, limit, 40)
     lines = [
         style(report.summary, bold=True),
-        f"failing: {report.failing}    {view['window']}"
-        + (f": {view['first_run_at']} … {view['last_run_at']}" if view["first_run_at"] else ""),
+        style(
+            f"failing: {report.failing}    {view['window']}"
+            + (f": {view['first_run_at']} … {view['last_run_at']}" if view["first_run_at"] else "")
+        ),
     ]
     if view["rows"]:
         header = ("path", "changes", "last change", "value tied to failing", "fail/with", "assoc")
@@ -498,6 +591,7 @@ def render_drift_text(
             )
             for row in view["rows"]
         ]
+        table = _visible_cells(table)
         widths = [max(len(line[column]) for line in table) for column in range(len(header))]
         lines.append("")
         for number, line in enumerate(table):
@@ -529,15 +623,21 @@ def render_drift_text(
 def render_drift(
     report: DriftReport, fmt: str = "text", *, color: bool = False, show_volatile: bool = False
 ) -> str:
-    """One of FORMATS as text: what `runreplay drift WORKFLOW --format` prints."""
+    """One of FORMATS as text: what `runreplay drift WORKFLOW --format` prints.
+
+    Volatile paths are left out unless `show_volatile` (in every format, JSON included).
+    """
     if fmt == "text":
         return render_drift_text(report, color=color, show_volatile=show_volatile)
     if fmt == "markdown":
         return drift_to_markdown(report, show_volatile=show_volatile)
     if fmt == "html":
-        return drift_to_html(report, show_volatile=True)
+        return drift_to_html(report, show_volatile=show_volatile)
     if fmt == "json":
-        return report.to_json(indent=2) + "\n"
+        data = report.to_dict()
+        if not show_volatile:
+            data["fields"] = [row for row in data["fields"] if not row["volatile"]]
+        return json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
     raise RunReplayError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -614,8 +714,9 @@ def render_drift_summary(
         )
         for row in view["rows"]
     ]
+    table = _visible_cells(table)
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
-    lines = [f"{view['window']}; failing by {view['failing']}"]
+    lines = [visible(f"{view['window']}; failing by {view['failing']}", one_line=True)]
     for number, line in enumerate(table):
         text = "  ".join(
             cell.ljust(width) if column in (0, 6) else cell.rjust(width)
@@ -664,8 +765,6 @@ def _bisect_view(found: Bisect, chars: int) -> dict:
 def bisect_to_html_fragment(found: Bisect, *, with_diff: bool = True) -> str:
     """A Bisect as an HTML fragment: the pair, ranked suspects, then (`with_diff`) the
     pair's diff."""
-    from markupsafe import Markup
-
     view = _bisect_view(found, MAX_VALUE_CHARS)
     diff_html = Markup(to_html_fragment(found.run_diff, show_volatile=True) if with_diff else "")
     return _environment.get_template("bisect_body.html.j2").render(diff_html=diff_html, **view)
@@ -673,8 +772,6 @@ def bisect_to_html_fragment(found: Bisect, *, with_diff: bool = True) -> str:
 
 def bisect_to_html(found: Bisect, path: str | os.PathLike | None = None) -> str:
     """A Bisect as one self-contained HTML page; written (UTF-8) to `path` when given."""
-    from markupsafe import Markup
-
     view = _bisect_view(found, MAX_VALUE_CHARS)
     diff_html = Markup(to_html_fragment(found.run_diff, show_volatile=True))
     html = _environment.get_template("page.html.j2").render(
@@ -696,13 +793,11 @@ def bisect_to_markdown(found: Bisect) -> str:
 def render_bisect_text(found: Bisect, color: bool = False, limit: int = 20) -> str:
     """A Bisect for a terminal: the pair, the ranked suspects with counts, then the diff."""
 
-    def style(text: str, **styles: Any) -> str:
-        return click.style(text, **styles) if color else text
-
+    style = _styler(color)
     view = _bisect_view(found, 40)
     lines = [style(f"bisect {found.workflow_id}  (failing: {found.failing})", bold=True)]
     for role, run in (("good", view["good"]), ("bad ", view["bad"])):
-        lines.append(f"{role}  {run['run_id']}  {run['status']}  {run['created_at']}")
+        lines.append(style(f"{role}  {run['run_id']}  {run['status']}  {run['created_at']}"))
     if found.runs_between:
         lines.append(f"      {found.runs_between} run(s) between them")
     lines.append("")
@@ -728,6 +823,7 @@ def render_bisect_text(found: Bisect, color: bool = False, limit: int = 20) -> s
                 row["association"],
             )
         )
+    table = _visible_cells(table)
     if view["suspects"]:
         widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
         for number, line in enumerate(table):

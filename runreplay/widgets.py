@@ -39,7 +39,7 @@ from runreplay.errors import RunNotFound, RunReplayError
 from runreplay.model import as_utc
 from runreplay.paths import flatten, keyed_segment
 from runreplay.predicate import DEFAULT_FAILING
-from runreplay.report import CHANGE_LABELS, SECTION_TITLES, show_value
+from runreplay.report import CHANGE_LABELS, SECTION_TITLES, finalize, show_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,6 +72,7 @@ _templates = Environment(
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=finalize,  # control characters and bidi overrides shown as escapes
 )
 
 

@@ -8,6 +8,7 @@ import re
 import html5lib
 import pytest
 
+import runreplay
 from runreplay.diff import RunDiff, diff_runs
 from runreplay.errors import RunReplayError
 from runreplay.report import FORMATS, render, render_text, to_html, to_html_fragment
@@ -256,3 +257,177 @@ def test_render_produces_every_format(fmt):
 def test_render_refuses_unknown_formats():
     with pytest.raises(RunReplayError, match="unknown format 'yaml'"):
         render(hostile_diff(), "yaml")
+
+
+# -- hostile names: control and bidi characters, newlines, long values ------------------
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: reverses the display of all text after it
+CONTROLS = "\x1b[2J\x1b]0;pwned\x07\x00\x0b\x7f\x9b"
+INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def named_diff(name: str) -> RunDiff:
+    """A diff whose run id, step, message, asset key and parameter key all hold `name`."""
+    events = [
+        {"seq": 0, "at": "2026-11-20T01:00:00Z", "status": "QUEUED"},
+        {"seq": 1, "at": "2026-11-20T01:00:05Z", "status": "RUNNING", "step": name, "attempt": 1},
+        {"seq": 2, "at": "2026-11-20T01:01:00Z", "status": "FAILED", "step": name,
+         "attempt": 1, "message": name},
+    ]  # fmt: skip
+    base = make_record(
+        f"run-a{name}",
+        parameters={"batchSize": 500, name: 1},
+        history=[*events[:2], {**events[2], "status": "SUCCEEDED", "message": None}],
+        assets=[{"assetKey": f"k{name}", "payload": {"rows": 1}}],
+    )
+    compare = make_record(
+        "run-b",
+        parameters={"batchSize": 5000, name: 2},
+        history=events,
+        assets=[{"assetKey": f"k{name}", "payload": {"rows": 2}}],
+    )
+    warnings = [{"assetKey": f"k{name}", "reason": name, "lastUpdated": None, "maxLagMinutes": 1}]
+    return diff_runs(base, compare, stale_warnings=warnings)
+
+
+@pytest.mark.parametrize("fmt", ["html", "markdown", "text"])
+def test_bidi_overrides_in_names_are_shown_escaped_not_applied(fmt):
+    output = render(named_diff(f"x{RLO}evil"), fmt, show_volatile=True)
+    assert RLO not in output  # it would reverse the summary line and headings after it
+    assert "x\\u202eevil" in output
+
+
+def test_fragment_shows_bidi_overrides_escaped():
+    fragment = named_diff(f"x{RLO}evil")._repr_html_()
+    assert RLO not in fragment and "x\\u202eevil" in fragment
+
+
+@pytest.mark.parametrize("fmt", ["html", "markdown", "text"])
+def test_control_characters_in_names_never_reach_the_output(fmt):
+    output = render(named_diff(CONTROLS), fmt, show_volatile=True)
+    assert INVISIBLE.findall(output) == []  # no terminal escapes, no invalid HTML code points
+    assert "\\u001b[2J" in output
+    if fmt == "html":
+        parse(output)
+
+
+def test_text_keeps_one_line_per_row_when_names_hold_newlines():
+    run_diff = named_diff("one\ntwo")
+    text = render_text(run_diff, show_volatile=True)
+    lines = text.splitlines()
+    assert lines[0].startswith("base     run-aone\\ntwo  SUCCEEDED")
+    assert not any(line in ("two", "two  SUCCEEDED") or line.startswith("two") for line in lines)
+    history = lines[lines.index("History (base | compare)") + 1 :]
+    history = history[: history.index("")]
+    assert history and all(" | " in line for line in history), history
+
+
+def test_bisect_and_drift_text_escape_control_characters(tmp_path):
+    from runreplay.report import render_bisect, render_drift, render_drift_summary
+
+    records = [
+        make_record(
+            f"run-{index}",
+            workflowId=f"wf{CONTROLS}{RLO}",
+            createdAt=f"2026-11-{10 + index:02d}T01:00:00Z",
+            status="FAILED" if index >= 3 else "SUCCEEDED",
+            parameters={"batchSize": 5000 if index >= 3 else 500, f"k{RLO}": f"v{CONTROLS}"},
+            history=[],
+            assets=[],
+        )
+        for index in range(6)
+    ]
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(records)
+        workflow = records[0]["workflowId"]
+        outputs = {
+            "drift": [render_drift(store.drift(workflow), fmt) for fmt in FORMATS[:3]],
+            "bisect": [render_bisect(store.bisect(workflow), fmt) for fmt in FORMATS[:3]],
+            "summary": [render_drift_summary(store.drift_summary(), fmt) for fmt in FORMATS[:3]],
+        }
+    for name, rendered in outputs.items():
+        for output in rendered:
+            assert INVISIBLE.findall(output) == [], name
+            assert "wf\\u001b[2J" in output, name
+        parse(rendered[2])
+
+
+def test_text_stale_warning_without_last_update_says_never_like_html():
+    run_diff = named_diff("x")  # its stale warning has lastUpdated None
+    (line,) = [line for line in render_text(run_diff).splitlines() if line.startswith("STALE")]
+    assert "None" not in line and "lastUpdated never" in line
+    assert "last updated never" in run_diff.to_html()
+
+
+# -- drift and bisect ------------------------------------------------------------------
+
+
+@pytest.fixture
+def drift_report(tmp_path):
+    """12 runs of "etl": batchSize flips at run 6 and every run from it fails; traceId
+    changes in every run (volatile)."""
+    records = [
+        make_record(
+            f"run-{index:02d}",
+            workflowId="etl",
+            createdAt=f"2026-11-{index + 1:02d}T01:00:00Z",
+            status="FAILED" if index >= 6 else "SUCCEEDED",
+            parameters={"batchSize": 5000 if index >= 6 else 500},
+            context={"traceId": f"t{index}"},
+        )
+        for index in range(12)
+    ]
+    with runreplay.open(tmp_path / "s.duckdb") as store:
+        store.load_records(records)
+        yield store.drift("etl")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_drift_render_hides_volatile_paths_in_every_format_unless_asked(drift_report, fmt):
+    from runreplay.report import render_drift
+
+    hidden = render_drift(drift_report, fmt, show_volatile=False)
+    shown = render_drift(drift_report, fmt, show_volatile=True)
+    assert "parameters.batchSize" in hidden and "parameters.batchSize" in shown
+    assert "context.traceId" not in hidden
+    assert "context.traceId" in shown
+
+
+def test_a_section_whose_changes_are_all_hidden_does_not_claim_no_changes():
+    run_diff = hostile_diff()  # its only context change, context.host, is volatile
+    markdown = run_diff.to_markdown(show_volatile=False)
+    context = markdown.split("#### Context")[1].split("####")[0]
+    assert "No changes" not in context and "1 volatile change(s) hidden" in context
+    document = parse(run_diff.to_html(show_volatile=False))
+    heading = document.find(".//h:h3[@id='section-context']", NS)
+    body = list(document.iter())
+    following = body[body.index(heading) + 1]
+    assert "No changes" not in text_of(following)
+    assert "1 volatile change(s) hidden" in text_of(following)
+    output = markdown.split("#### Output")[1].split("####")[0]
+    assert "No changes." in output  # a section with nothing at all still says so
+
+
+@pytest.mark.parametrize(("fmt", "limit"), [("markdown", 200), ("html", 2000), ("text", 200)])
+def test_long_values_are_cut_at_the_format_limit_and_the_report_says_so(fmt, limit):
+    long_value = "x" * 5000
+    run_diff = diff_runs(
+        make_record("a", parameters={"query": long_value, "n": 1}),
+        make_record("b", parameters={"query": long_value + "y", "n": 2}),
+    )
+    output = render(run_diff, fmt).replace("&#34;", '"')
+    assert long_value not in output
+    assert '"' + "x" * (limit - 2) + "…" in output  # cut to `limit` characters, marked
+    assert f"2 values longer than {limit} characters are cut" in output
+    short = render(diff_runs(make_record("a"), make_record("b", parameters={"n": 2})), fmt)
+    assert "characters are cut" not in short
+
+
+def test_json_of_a_diff_holding_nan_is_a_clear_error_naming_the_path():
+    run_diff = diff_runs(
+        make_record("a", parameters={"ratio": float("nan")}),
+        make_record("b", parameters={"ratio": 0.5}),
+    )  # diff_runs takes records as given; a Store would have refused the NaN
+    with pytest.raises(RunReplayError, match=r"NaN or infinity at parameters\.ratio"):
+        render(run_diff, "json")
+    assert "parameters.ratio" in render(run_diff, "markdown")  # the other formats still work

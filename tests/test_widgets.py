@@ -280,6 +280,35 @@ def test_values_are_escaped_everywhere(tmp_path, no_api_env):
         assert "<b>bold</b>" not in history and "&lt;b&gt;bold&lt;/b&gt;" in history
 
 
+def test_bidi_overrides_and_control_characters_are_shown_escaped(tmp_path, no_api_env):
+    # U+202E reverses the rest of the line it is on; control characters are invalid HTML
+    with runreplay.open(tmp_path / "runs.duckdb") as store:
+        store.load_records(
+            [
+                make_record("run-000001"),
+                make_record(
+                    "run-000002",
+                    createdAt="2026-11-21T01:00:00Z",
+                    parameters={"batch\u202eSize": "a\x1b[2Jb"},
+                    history=[
+                        {
+                            "seq": 0,
+                            "at": "2026-11-21T01:00:00Z",
+                            "status": "QUEUED",
+                            "message": "queued\u202e by cron",
+                        }
+                    ],  # fmt: skip
+                ),
+            ]
+        )
+        panel = ComparePanel(store, base="run-000001", compare="run-000002")
+        shown = (
+            panel.tab_contents["Parameters"].value + panel.tab_contents["Status transitions"].value
+        )
+        assert "\u202e" not in shown and "\x1b" not in shown
+        assert "batch\\u202eSize" in shown and "queued\\u202e by cron" in shown
+
+
 def test_only_differences_toggle_shows_unchanged_fields(sample_store, no_api_env):
     panel = regression_panel(sample_store)
     assert not rows(panel.tab_contents["Parameters"].value, "rr-row-same")
