@@ -117,8 +117,11 @@ def _too_long(value: Any, limit: int) -> bool:
     return len(json.dumps(value, ensure_ascii=False)) > limit
 
 
-def _cut_count(changes: list[dict], limit: int) -> int:
-    """How many before / after values of `changes` `show_value` cuts at `limit`."""
+def _cut_count(run_diff: RunDiff, show_volatile: bool, limit: int) -> int:
+    """How many before / after values a report shows cut at `limit` by `show_value`: those
+    of its shown field changes and of every asset change."""
+    changes = [row for row in run_diff.field_changes if show_volatile or not row["volatile"]]
+    changes += [change for delta in run_diff.asset_deltas for change in delta["changes"]]
     return sum(
         _too_long(change[side], limit)
         for change in changes
@@ -257,12 +260,9 @@ def _view(run_diff: RunDiff, show_volatile: bool, limit: int) -> dict:
         }
         for delta in run_diff.asset_deltas
     ]
-    shown = [row for row in rows if show_volatile or not row["volatile"]]
-    asset_changes = [change for delta in run_diff.asset_deltas for change in delta["changes"]]
-    cut = _cut_count(shown, limit) + _cut_count(asset_changes, limit)
     return {
         "summary": run_diff.summary,
-        "cut_note": _cut_note(cut, limit),
+        "cut_note": _cut_note(_cut_count(run_diff, show_volatile, limit), limit),
         "base": _run_view(run_diff.base_run),
         "compare": _run_view(run_diff.compare_run),
         "stale_warnings": run_diff.stale_warnings,
@@ -345,10 +345,8 @@ def render_text(run_diff: RunDiff, color: bool = False, show_volatile: bool = Fa
         lines.append(
             style(f"{hidden} volatile change(s) hidden; show them with --show-volatile", dim=True)
         )
-    shown_rows = [row for row in run_diff.field_changes if show_volatile or not row["volatile"]]
     changed_assets = [delta for delta in run_diff.asset_deltas if delta["change"] != "unchanged"]
-    asset_changes = [change for delta in changed_assets for change in delta["changes"]]
-    cut = _cut_count(shown_rows, _TEXT_VALUE_CHARS) + _cut_count(asset_changes, _TEXT_VALUE_CHARS)
+    cut = _cut_count(run_diff, show_volatile, _TEXT_VALUE_CHARS)
     if run_diff.alignment and run_diff.first_divergence is not None:
         lines.append("")
         lines.append(style("History (base | compare)", bold=True))
