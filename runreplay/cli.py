@@ -96,7 +96,9 @@ def _fail_cleanly(command: Callable) -> Callable:
             click.secho(f"error: {error}", fg="red", err=True)
             sys.exit(1)
         except RuntimeError as error:
-            if str(error) == "Query interrupted":
+            from runreplay.store import interrupted_query  # imported already if DuckDB raised
+
+            if interrupted_query(error):
                 raise KeyboardInterrupt from None
             raise
 

@@ -301,9 +301,17 @@ def _interrupts_as_keyboard_interrupt(
     try:
         yield
     except (duckdb.InterruptException, RuntimeError) as error:
-        if isinstance(error, RuntimeError) and str(error) != "Query interrupted":
+        if not interrupted_query(error):
             raise
         raise KeyboardInterrupt(what) from None
+
+
+def interrupted_query(error: BaseException) -> bool:
+    """True for the error DuckDB raises for a query that Ctrl-C (RuntimeError("Query
+    interrupted")) or `connection.interrupt()` (InterruptException) stopped."""
+    return isinstance(error, duckdb.InterruptException) or (
+        isinstance(error, RuntimeError) and str(error) == "Query interrupted"
+    )
 
 
 @contextmanager
