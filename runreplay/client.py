@@ -44,7 +44,7 @@ from runreplay.model import format_timestamp
 if TYPE_CHECKING:
     from runreplay.diff import RunDiff
     from runreplay.ingest import LoadResult
-    from runreplay.store import Store
+    from runreplay.protocols import RunStore
 
 log = logging.getLogger("runreplay.client")
 
@@ -415,7 +415,7 @@ def _error_from(response: requests.Response, url: str) -> ApiError:
 
 
 def sync(
-    store: Store,
+    store: RunStore,
     api: CoreAPI,
     workflow: str | None = None,
     since: datetime | str | None = None,

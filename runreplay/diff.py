@@ -83,9 +83,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from runreplay import fieldstats
 from runreplay.errors import RunReplayError
 from runreplay.model import (
     KNOWN_KEYS,
+    RUN_FIELDS,
+    SECTIONS,
+    VOLATILE_MIN_PAIRS,
+    VOLATILE_RECENT_RUNS,
+    VOLATILE_THRESHOLD,
+    describe_event,
     format_timestamp,
     normalize_record,
     parse_timestamp,
@@ -102,11 +109,8 @@ from runreplay.paths import (
 )
 
 if TYPE_CHECKING:
-    from runreplay.store import Store
+    from runreplay.protocols import RunStore
 
-SECTIONS = ("parameters", "context", "output", "triggerPayload", "run")
-"""Field sections in report order; "run" holds the run's own fields."""
-RUN_FIELDS = ("status", "runKey", "partitionKey", "replayOf", "duration")
 CHANGE_KINDS = ("added", "removed", "changed", "type_changed")
 ASSET_CHANGES = ("added", "removed", "payload_changed", "freshness_changed", "unchanged")
 HISTORY_OPS = ("same", "differs", "only_base", "only_compare")
@@ -867,23 +871,6 @@ def _first_divergence(alignment: list[dict]) -> dict | None:
     return None
 
 
-def describe_event(event: Mapping[str, Any] | None) -> str:
-    """`load RETRYING (attempt 1, seq 4): timeout writing batch`, or "—" for no event."""
-    if event is None:
-        return "— (no event)"
-    text = f"{event['step']} {event['status']}" if event.get("step") else str(event["status"])
-    details = []
-    if event.get("attempt") is not None:
-        details.append(f"attempt {event['attempt']}")
-    if event.get("seq") is not None:
-        details.append(f"seq {event['seq']}")
-    if details:
-        text += f" ({', '.join(details)})"
-    if event.get("message"):
-        text += f": {event['message']}"
-    return text
-
-
 def _step_attempts(events: list[Mapping]) -> dict[str, int]:
     highest: dict[str, int] = {}
     running: dict[str, int] = {}
@@ -1228,12 +1215,12 @@ def _summary(run_diff: RunDiff) -> str:
 
 
 def volatile_paths(
-    store: Store,
+    store: RunStore,
     workflow_id: str,
-    threshold: float = 0.9,
+    threshold: float = VOLATILE_THRESHOLD,
     *,
-    min_pairs: int = 3,
-    recent: int | None = 10_000,
+    min_pairs: int = VOLATILE_MIN_PAIRS,
+    recent: int | None = VOLATILE_RECENT_RUNS,
 ) -> set[str]:
     """Paths whose value changes between consecutive runs of a workflow in >= `threshold` of pairs.
 
@@ -1251,19 +1238,17 @@ def volatile_paths(
         raise RunReplayError(f"recent must be a number of runs or None, got {recent!r}")
     if recent is not None and recent < 2:
         raise RunReplayError(f"recent must be at least 2 runs (one pair), got {recent!r}")
-    from runreplay import fieldstats  # one implementation of the rule, shared with drift
-
     return fieldstats.volatile_paths(store.connection, workflow_id, threshold, min_pairs, recent)
 
 
 def diff_stored(
-    store: Store,
+    store: RunStore,
     base_run_id: str,
     compare_run_id: str,
     *,
     now: Any = None,
     hide_volatile: bool = False,
-    volatile_threshold: float = 0.9,
+    volatile_threshold: float = VOLATILE_THRESHOLD,
     **options: Any,
 ) -> RunDiff:
     """Diff two stored runs: volatile paths learned from the base run's workflow, stale

@@ -80,8 +80,8 @@ from runreplay.fieldstats import (
     totals,
     varying,
 )
-from runreplay.ingest import FIELD_SECTIONS
-from runreplay.model import as_utc, format_timestamp
+from runreplay.frames import iso, json_records, number
+from runreplay.model import FIELD_SECTIONS, as_utc, format_timestamp
 from runreplay.paths import compile_glob, matches
 from runreplay.predicate import DEFAULT_FAILING, Predicate, compile_predicate
 
@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from runreplay.diff import RunDiff
-    from runreplay.store import Store
+    from runreplay.protocols import RunStore
 
 DEFAULT_SECTIONS = FIELD_SECTIONS
 """Sections a drift report looks at: parameters, context and output."""
@@ -345,7 +345,7 @@ def _window_text(scope: Scope) -> str:
     return f" created before {until}" if until else ""
 
 
-def _require_workflow(store: Store, workflow_id: str) -> None:
+def _require_workflow(store: RunStore, workflow_id: str) -> None:
     if not isinstance(workflow_id, str):
         raise RunReplayError(
             f"workflow id must be text such as 'nightly-etl', got {workflow_id!r}; "
@@ -380,7 +380,7 @@ class DriftReport:
     when called (so they see the store as it is then).
     """
 
-    store: Store = field(repr=False)
+    store: RunStore = field(repr=False)
     workflow_id: str
     since: datetime | None
     until: datetime | None
@@ -492,19 +492,19 @@ class DriftReport:
         """Plain JSON-ready values (camelCase keys), as `runreplay drift --format json`."""
         return {
             "workflowId": self.workflow_id,
-            "since": _iso(self.since),
-            "until": _iso(self.until),
+            "since": iso(self.since),
+            "until": iso(self.until),
             "sections": list(self.sections),
             "ignore": list(self.ignore),
             "failing": self.failing,
             "runs": self.runs,
             "failed": self.failed,
-            "failureRate": _number(self.failure_rate),
-            "firstRunAt": _iso(self.first_run_at),
-            "lastRunAt": _iso(self.last_run_at),
+            "failureRate": number(self.failure_rate),
+            "firstRunAt": iso(self.first_run_at),
+            "lastRunAt": iso(self.last_run_at),
             "topSuspect": self.top_suspect,
             "summary": self.summary,
-            "fields": _records(self.fields),
+            "fields": json_records(self.fields),
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -533,7 +533,7 @@ class DriftReport:
 
 
 def drift(
-    store: Store,
+    store: RunStore,
     workflow_id: str,
     since: Any = None,
     until: Any = None,
@@ -584,7 +584,7 @@ def drift(
 
 
 def drift_summary(
-    store: Store,
+    store: RunStore,
     since: Any = None,
     until: Any = None,
     *,
@@ -901,7 +901,7 @@ class Bisect:
             "sections": list(self.sections),
             "topSuspect": self.top_suspect,
             "summary": self.summary,
-            "suspects": _records(self.suspects),
+            "suspects": json_records(self.suspects),
             "runDiff": self.run_diff.to_dict(),
         }
 
@@ -930,7 +930,7 @@ class Bisect:
 
 
 def bisect(
-    store: Store,
+    store: RunStore,
     workflow_id: str,
     bad: str | None = None,
     good: str | None = None,
@@ -1223,49 +1223,10 @@ def _run_dict(row: dict) -> dict:
 def _run_json(run: dict) -> dict:
     return {
         "runId": run["run_id"],
-        "createdAt": _iso(run["created_at"]),
+        "createdAt": iso(run["created_at"]),
         "status": run["status"],
         "failing": run["failing"],
     }
-
-
-def _iso(moment: Any) -> str | None:
-    if moment is None or (isinstance(moment, float) and math.isnan(moment)) or moment is pd.NaT:
-        return None
-    return format_timestamp(pd.Timestamp(moment).to_pydatetime())
-
-
-def _number(value: Any) -> Any:
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """DataFrame rows as JSON-ready dicts with camelCase keys (times as ISO 8601, NaN → null)."""
-    columns = list(frame.columns)
-    keys = [_camel(column) for column in columns]
-    times = {column for column in columns if pd.api.types.is_datetime64_any_dtype(frame[column])}
-    records = []
-    for row in frame.itertuples(index=False, name=None):
-        records.append(
-            {
-                key: _iso(value) if column in times else _number(value)
-                for key, column, value in zip(keys, columns, row, strict=True)
-            }
-        )
-    return records
 
 
 def _top_suspect(fields: pd.DataFrame) -> str | None:
@@ -1285,7 +1246,7 @@ def _plural(count: int, word: str) -> str:
 def _drift_summary_line(report: DriftReport) -> str:
     window = ""
     if report.since is not None or report.until is not None:
-        window = f" [{_iso(report.since) or '…'} – {_iso(report.until) or '…'})"
+        window = f" [{iso(report.since) or '…'} – {iso(report.until) or '…'})"
     rows = report.fields
     drifted = int(((rows["changes"] > 0) & ~rows["volatile"]).sum())
     volatile = int(rows["volatile"].sum())

@@ -27,18 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runreplay.ingest import FIELD_SECTIONS
+from runreplay.model import (  # noqa: F401  (the volatility defaults live in model)
+    FIELD_SECTIONS,
+    RUN_FIELDS,
+    VOLATILE_MIN_PAIRS,
+    VOLATILE_RECENT_RUNS,
+    VOLATILE_THRESHOLD,
+)
 from runreplay.predicate import Predicate
-
-VOLATILE_THRESHOLD = 0.9
-"""Share of a path's consecutive pairs that must change for it to be volatile."""
-VOLATILE_MIN_PAIRS = 3
-"""Consecutive pairs a path needs before it can be called volatile."""
-VOLATILE_RECENT_RUNS = 10_000
-"""How many of a workflow's newest runs a diff learns its volatile paths from."""
-
-RUN_FIELDS = ("status", "runKey", "partitionKey", "replayOf", "duration")
-"""The run's own fields diff compares (its section "run"); `_RUN_LEAVES` reads them."""
 
 _NO_FAILURES = Predicate("false", "false", "", {}, ())
 

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from runreplay.errors import InvalidRunRecord, RecordProblem, SourceError
 from runreplay.model import (
+    FIELD_SECTIONS,
     NORMAL_KEYS,
     OBJECT_SECTIONS,
     dumps,
@@ -53,7 +54,6 @@ from runreplay.sources import JSON_SUFFIXES, NDJSON_SUFFIXES
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 """A single NDJSON line longer than this is refused rather than read into memory."""
 
-FIELD_SECTIONS = ("parameters", "context", "output")
 """The sections whose leaves go into run_fields (drift analyses these)."""
 
 

@@ -30,6 +30,18 @@ STATUSES = ("QUEUED", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "CANCELED")
 _STATUS_SET = frozenset(STATUSES)
 
 OBJECT_SECTIONS = ("parameters", "context", "output", "triggerPayload")
+FIELD_SECTIONS = ("parameters", "context", "output")
+"""Sections whose leaves the store keeps in run_fields: what drift, predicates and suspects read."""
+SECTIONS = ("parameters", "context", "output", "triggerPayload", "run")
+"""Field sections of a diff in report order; "run" holds the run's own fields (RUN_FIELDS)."""
+RUN_FIELDS = ("status", "runKey", "partitionKey", "replayOf", "duration")
+"""The run's own fields a diff compares (its section "run") and field statistics include."""
+VOLATILE_THRESHOLD = 0.9
+"""Share of a path's consecutive pairs that must change for it to be volatile."""
+VOLATILE_MIN_PAIRS = 3
+"""Consecutive pairs a path needs before it can be called volatile."""
+VOLATILE_RECENT_RUNS = 10_000
+"""How many of a workflow's newest runs a diff learns its volatile paths from."""
 OPTIONAL_STRINGS = ("runKey", "partitionKey", "replayOf")
 OPTIONAL_TIMES = ("startedAt", "finishedAt")
 KNOWN_KEYS = frozenset(
@@ -681,3 +693,20 @@ def json_schema() -> dict:
     """The JSON Schema (draft 2020-12) of a run record, shipped in the package."""
     text = resources.files("runreplay").joinpath("run_record.schema.json").read_text("utf-8")
     return orjson.loads(text)
+
+
+def describe_event(event: Any) -> str:
+    """`load RETRYING (attempt 1, seq 4): timeout writing batch`, or "— (no event)" for None."""
+    if event is None:
+        return "— (no event)"
+    text = f"{event['step']} {event['status']}" if event.get("step") else str(event["status"])
+    details = []
+    if event.get("attempt") is not None:
+        details.append(f"attempt {event['attempt']}")
+    if event.get("seq") is not None:
+        details.append(f"seq {event['seq']}")
+    if details:
+        text += f" ({', '.join(details)})"
+    if event.get("message"):
+        text += f": {event['message']}"
+    return text

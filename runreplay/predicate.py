@@ -41,8 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runreplay.errors import InvalidPath, InvalidPredicate
-from runreplay.ingest import FIELD_SECTIONS
-from runreplay.model import STATUSES
+from runreplay.model import FIELD_SECTIONS, STATUSES
 from runreplay.paths import format_path, parse_path
 
 DEFAULT_FAILING = "status == 'FAILED'"

@@ -17,21 +17,21 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from runreplay.diff import SECTIONS, describe_event
 from runreplay.errors import RunReplayError
-from runreplay.model import as_utc
+from runreplay.frames import json_records
+from runreplay.model import SECTIONS, as_utc, describe_event
 from runreplay.paths import keyed_segment
 
-if TYPE_CHECKING:
-    from runreplay.diff import RunDiff
-    from runreplay.drift import Bisect, DriftReport
+# report sits below the results it renders (docs/ARCHITECTURE.md, "Layers"): it reads them by
+# their attributes and never imports runreplay.diff or runreplay.drift.
+RunDiff = DriftReport = Bisect = Any
 
 FORMATS = ("text", "markdown", "html", "json")
 MAX_VALUE_CHARS = 2000
@@ -693,9 +693,7 @@ def render_drift_summary(
             body="drift_summary_body.html.j2", **view
         )
     if fmt == "json":
-        from runreplay.drift import _records
-
-        return json.dumps(_records(summary), ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(json_records(summary), ensure_ascii=False, indent=2) + "\n"
     if fmt != "text":
         raise RunReplayError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     header = ("workflow", "runs", "failing", "rate", "drifted", "volatile", "top suspect", "assoc")

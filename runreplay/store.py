@@ -37,7 +37,14 @@ from runreplay.errors import (
     StoreLocked,
     StoreVersionError,
 )
-from runreplay.model import as_utc, format_timestamp, loads
+from runreplay.model import (
+    VOLATILE_MIN_PAIRS,
+    VOLATILE_RECENT_RUNS,
+    VOLATILE_THRESHOLD,
+    as_utc,
+    format_timestamp,
+    loads,
+)
 from runreplay.sources import SUPPORTED_SUFFIXES, expand_sources, has_suffix
 
 if TYPE_CHECKING:
@@ -996,7 +1003,7 @@ class Store:
         *,
         now: Any = None,
         hide_volatile: bool = False,
-        volatile_threshold: float = 0.9,
+        volatile_threshold: float = VOLATILE_THRESHOLD,
         ignore: Iterable[str] = (),
         list_keys: dict[str, str | None] | None = None,
         rtol: float = 0.0,
@@ -1025,10 +1032,10 @@ class Store:
     def volatile_paths(
         self,
         workflow_id: str,
-        threshold: float = 0.9,
+        threshold: float = VOLATILE_THRESHOLD,
         *,
-        min_pairs: int = 3,
-        recent: int | None = 10_000,
+        min_pairs: int = VOLATILE_MIN_PAIRS,
+        recent: int | None = VOLATILE_RECENT_RUNS,
     ) -> set[str]:
         """Paths whose value differs between consecutive runs in >= `threshold` of pairs,
         over the workflow's `recent` newest runs (None: all); see diff.volatile_paths."""

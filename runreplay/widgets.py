@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from runreplay.client import CoreAPI, ReplayResult
     from runreplay.drift import Bisect, DriftReport
-    from runreplay.store import Store
+    from runreplay.protocols import RunStore
 
 TAB_TITLES = ("Parameters", "Context", "Output", "Status transitions", "Assets")
 TAB_SECTIONS = {
@@ -131,7 +131,7 @@ class ComparePanel:
 
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         api: CoreAPI | None = None,
         base: str | None = None,
         compare: str | None = None,
@@ -1042,7 +1042,7 @@ class DriftPanel:
 
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         workflow: str | None = None,
         since: Any = None,
         until: Any = None,
