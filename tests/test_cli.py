@@ -396,7 +396,7 @@ def test_sigterm_stops_a_load_cleanly(tmp_path, cli_env):
 def test_a_duckdb_query_stopped_by_ctrl_c_aborts_like_any_ctrl_c():
     # DuckDB's client raises RuntimeError("Query interrupted") for a query Ctrl-C stopped:
     # the CLI printed its traceback; as a KeyboardInterrupt, click prints "Aborted!"
-    from runreplay.cli import _fail_cleanly
+    from runreplay.cli.common import fail_cleanly
 
     def interrupted_query() -> None:
         raise RuntimeError("Query interrupted")
@@ -405,6 +405,6 @@ def test_a_duckdb_query_stopped_by_ctrl_c_aborts_like_any_ctrl_c():
         raise RuntimeError("something else")
 
     with pytest.raises(KeyboardInterrupt):
-        _fail_cleanly(interrupted_query)()
+        fail_cleanly(interrupted_query)()
     with pytest.raises(RuntimeError, match="something else"):
-        _fail_cleanly(broken_query)()
+        fail_cleanly(broken_query)()

@@ -1,0 +1,5 @@
+"""`python -m runreplay.cli`."""
+
+from runreplay.cli.main import main
+
+main()
