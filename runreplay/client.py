@@ -1,4 +1,4 @@
-"""CoreAPI: the HTTP client of the core API (DESIGN §5), and `sync` into an analysis store.
+"""CoreAPI: the HTTP client of the core API (docs/ARCHITECTURE.md, "The core API"), and `sync` into an analysis store.
 
     >>> from runreplay.client import CoreAPI
     >>> api = CoreAPI("http://127.0.0.1:8765", token="...")       # doctest: +SKIP

@@ -2,8 +2,8 @@
 
     RunReplayError
     ├── InvalidRunRecord      a record (or a line of a file) breaks the run-record contract
-    ├── SourceError           a source file or glob cannot be found or read
     │   └── DuplicateRunError the same runId arrives with different content
+    ├── SourceError           a source file or glob cannot be found or read
     ├── RunNotFound           a runId the store (or the API) does not hold
     ├── StoreLocked           another process holds the DuckDB file for writing
     ├── StoreVersionError     the store file was written by an incompatible schema version
@@ -58,7 +58,7 @@ class RecordProblem:
 
 
 class InvalidRunRecord(RunReplayError):
-    """A run record breaks the contract of DESIGN §1; carries file, line, runId and field."""
+    """A run record breaks the record contract (docs/ARCHITECTURE.md, "The record contract"); carries file, line, runId and field."""
 
     def __init__(self, problem: RecordProblem | str, *, more: int = 0):
         if isinstance(problem, str):

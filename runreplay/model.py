@@ -1,6 +1,6 @@
 """The run record: validation, normalisation to the stored form, and its JSON Schema.
 
-A record arrives as the core API serialises it (camelCase, DESIGN §1). `normalize_record`
+A record arrives as the core API serialises it (camelCase; docs/ARCHITECTURE.md, "The record contract"). `normalize_record`
 checks it and returns the normalised record, the one shape the rest of runreplay relies on:
 
 - every known top-level key is present: optional scalars are None, parameters / context /

@@ -1,6 +1,6 @@
 """Deterministic sample data: run records with planted stories, for data/, tests and benchmarks.
 
-`generate()` streams valid run records (DESIGN §1, camelCase) for three sample workflows;
+`generate()` streams valid run records (camelCase; docs/ARCHITECTURE.md, "The record contract") for three sample workflows;
 the same arguments always give the same records, byte for byte. `simulate()` is the one
 implementation of how a sample run behaves; the generator calls it for every run and a demo
 executor can call it for replayed runs, so a replay reproduces the original's outcome.

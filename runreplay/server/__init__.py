@@ -1,4 +1,4 @@
-"""The reference core API (DESIGN §5): FastAPI over its own DuckDB file; `runreplay serve`.
+"""The reference core API (docs/ARCHITECTURE.md, "The core API"): FastAPI over its own DuckDB file; `runreplay serve`.
 
 app.py       create_app, the request log, the OpenAPI document
 routes.py    the HTTP routes

@@ -54,7 +54,7 @@ class ApiProblem(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict:
-        """The JSON body: extra keys first, then the error object of DESIGN §5."""
+        """The JSON body: extra keys first, then the error object of docs/ARCHITECTURE.md, "The core API"."""
         return {**self.extra, "error": {"code": self.code, "message": self.message}}
 
 

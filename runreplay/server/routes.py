@@ -1,4 +1,4 @@
-"""The HTTP routes of the core API (DESIGN §5 and its tooling extensions), thin over the library.
+"""The HTTP routes of the core API (docs/ARCHITECTURE.md, "The core API", with its tooling extensions), thin over the library.
 
 Every route except /health needs a bearer token; every route reads or writes the server's
 DuckDB file under its lock. Diffs come from runreplay.diff (`diff_stored` + `to_dict`),

@@ -17,7 +17,7 @@ from runreplay.server.errors import ApiProblem
 RunRecord = Annotated[
     dict[str, Any], WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/RunRecord"}]})
 ]
-"""A run record (DESIGN §1); see the RunRecord schema."""
+"""A run record (docs/ARCHITECTURE.md, "The record contract"); see the RunRecord schema."""
 
 MAX_LAG_MINUTES = 100 * 366 * 24 * 60
 """Beyond this a lag cannot be turned into an interval; the API refuses it."""
@@ -177,7 +177,7 @@ class DiffRuns(BaseModel):
 
 
 class DiffResponse(BaseModel):
-    """RunDiff.to_dict(): the same JSON as a local diff (DESIGN §4, §5)."""
+    """RunDiff.to_dict(): the same JSON as a local diff (docs/ARCHITECTURE.md, "Diff semantics")."""
 
     runs: DiffRuns
     history: dict[str, Any] = Field(
