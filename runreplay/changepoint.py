@@ -69,7 +69,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from runreplay.errors import RunReplayError
+from runreplay.errors import InvalidSeries
 
 PERMUTATION_MAX_N = 10_000
 """Segments up to this many runs get a permutation test; longer ones the Bonferroni bound."""
@@ -84,10 +84,6 @@ REFINE_PASSES = 5
 
 _BLOCK_CELLS = 1 << 20  # shuffled cells per block: enough to vectorise, few enough for cache
 _FIRST_BLOCK = 50  # shuffles in the first block; a stationary history stops within it
-
-
-class InvalidSeries(RunReplayError, ValueError):
-    """A series or option change-point detection cannot use (not 1-D, not 0/1, NaN, ...)."""
 
 
 @dataclass(frozen=True)
@@ -601,3 +597,28 @@ def best_level_split(values: ArrayLike, *, min_size: int = 1, seed: int = 0) -> 
     _check_options(0.5, min_size, seed)
     scan = _LevelScan(_level_series(values))
     return _Segments(scan, min_size, seed).change_point(0, scan.n)
+
+
+def _profile(scan: _BinaryScan | _LevelScan) -> np.ndarray:
+    found = scan.statistics(0, scan.n, 1)
+    profile = np.zeros(max(scan.n - 1, 0))
+    if found is not None:
+        t, statistic = found
+        profile[t - 1] = statistic
+    return profile
+
+
+def binary_statistics(failed: ArrayLike) -> np.ndarray:
+    """G = 2*LLR of every split of a 0/1 series: element i is the split before run i + 1
+    (n - 1 values; 0 where the series is constant). How much likelier each onset is than
+    another: what moves an onset to the run where an input changed.
+
+        >>> int(binary_statistics([0, 0, 1, 1]).argmax())
+        1
+    """
+    return _profile(_BinaryScan(_binary_series(failed)))
+
+
+def level_statistics(values: ArrayLike) -> np.ndarray:
+    """The rank statistic of every split of a numeric series, as binary_statistics."""
+    return _profile(_LevelScan(_level_series(values)))

@@ -9,6 +9,7 @@
     ├── StoreVersionError     the store file was written by an incompatible schema version
     ├── InvalidPath           a field path or path glob does not parse
     ├── InvalidPredicate      a run predicate (bisect's `failing`) does not parse
+    ├── InvalidSeries         a series change-point detection cannot use (not 0/1, NaN, ...)
     ├── SampleError           sample-data arguments that cannot make a sample
     └── ApiError              the core API answered with an error, or could not be reached
         ├── BadRequest        400: the request was malformed (body, query, idempotency key)
@@ -118,6 +119,10 @@ class InvalidPredicate(RunReplayError, ValueError):
             f"cannot use the predicate {expression!r}: at character {position}, {message}\n"
             f"    {expression}\n    {' ' * position}^"
         )
+
+
+class InvalidSeries(RunReplayError, ValueError):
+    """A series or option change-point detection cannot use (not 1-D, not 0/1, NaN, ...)."""
 
 
 class SampleError(RunReplayError, ValueError):

@@ -309,3 +309,15 @@ def test_results_are_deterministic_for_a_seed() -> None:
 def test_invalid_input_names_the_problem(call, message: str) -> None:
     with pytest.raises(InvalidSeries, match=message):
         call()
+
+
+def test_split_statistics_peak_at_the_change_and_match_the_change_point():
+    failed = [0] * 30 + [1, 1, 0, 1] * 10
+    profile = changepoint.binary_statistics(failed)
+    assert len(profile) == len(failed) - 1
+    found = changepoint.best_binary_split(failed)
+    assert int(profile.argmax()) + 1 == found.index == 30
+    assert profile.max() == pytest.approx(found.statistic)
+    levels = changepoint.level_statistics([0.92] * 20 + [0.85] * 10)
+    assert int(levels.argmax()) + 1 == 20
+    assert not changepoint.binary_statistics([0, 0, 0]).any()
