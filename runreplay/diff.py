@@ -1249,18 +1249,27 @@ def diff_stored(
     now: Any = None,
     hide_volatile: bool = False,
     volatile_threshold: float = VOLATILE_THRESHOLD,
+    volatile: Iterable[str] | None = None,
+    stale_warnings: list[dict[str, Any]] | None = None,
     **options: Any,
 ) -> RunDiff:
     """Diff two stored runs: volatile paths learned from the base run's workflow, stale
     warnings for the base run's assets at `now` (default: the current time).
 
-    `options` go to `diff_runs` (ignore, list_keys, rtol, atol). Raises RunNotFound for an
-    unknown run id.
+    A caller that diffs many pairs (the compare panel) passes `volatile` and
+    `stale_warnings` it computed once, so each further diff costs two run reads. `options`
+    go to `diff_runs` (ignore, list_keys, rtol, atol). Raises RunNotFound for an unknown
+    run id.
     """
     base_run = store.run(base_run_id)
     compare_run = store.run(compare_run_id)
-    volatile = volatile_paths(store, base_run["workflowId"], volatile_threshold)
-    warnings = stale_warnings_from(store.stale_assets(base_run_id, now))
+    if volatile is None:
+        volatile = volatile_paths(store, base_run["workflowId"], volatile_threshold)
+    warnings = (
+        stale_warnings
+        if stale_warnings is not None
+        else stale_warnings_from(store.stale_assets(base_run_id, now))
+    )
     run_diff = diff_runs(
         base_run, compare_run, volatile=volatile, stale_warnings=warnings, **options
     )

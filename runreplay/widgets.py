@@ -31,7 +31,7 @@ from runreplay.diff import (
     HISTORY_OPS,
     RUN_FIELDS,
     RunDiff,
-    diff_runs,
+    diff_stored,
     stale_warnings_from,
     volatile_paths,
 )
@@ -160,7 +160,7 @@ class ComparePanel:
         self.exported: Path | None = None
         """The last report written by "Export report"."""
         self._volatile: dict[str, frozenset[str]] = {}
-        self._stale: dict[str, list[dict]] = {}
+        self._stale: dict[str, tuple[str, list[dict]]] = {}
         self._newest: dict[str, list[tuple[str, str]]] = {}
         self._listed: dict[str, str | None] = {}
         self._base: str | None = None
@@ -506,21 +506,24 @@ class ComparePanel:
         self._render()
 
     def _diff(self, base: str, compare: str) -> RunDiff:
-        """What `diff_stored` gives, with the volatile paths (per workflow) and the stale
-        warnings (per base run) kept between selections: choosing another compare run then
-        costs two run reads and one diff, whatever the store's size."""
-        base_run = self.store.run(base)
-        compare_run = self.store.run(compare)
-        workflow = base_run["workflowId"]
+        """`diff_stored`, with the volatile paths (per workflow) and the stale warnings (per
+        base run) kept between selections: choosing another compare run then costs two run
+        reads and one diff, whatever the store's size."""
+        if base not in self._stale:
+            workflow = self.store.run(base)["workflowId"]
+            self._stale[base] = (
+                workflow,
+                stale_warnings_from(self.store.stale_assets(base, self.now)),
+            )
+        workflow, warnings = self._stale[base]
         if workflow not in self._volatile:
             self._volatile[workflow] = frozenset(volatile_paths(self.store, workflow))
-        if base not in self._stale:
-            self._stale[base] = stale_warnings_from(self.store.stale_assets(base, self.now))
-        return diff_runs(
-            base_run,
-            compare_run,
+        return diff_stored(
+            self.store,
+            base,
+            compare,
             volatile=self._volatile[workflow],
-            stale_warnings=self._stale[base],
+            stale_warnings=warnings,
         )
 
     def _missing(self, run_id: str, side: str) -> None:
