@@ -21,9 +21,13 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m runreplay.demo $(DEMO_ARGS)
 
+# Both steps always run, so one failing step does not hide the other's failures; the exit
+# status is the first failing step's (pytest's 5, "no tests collected", fails too).
 test: install
-	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --nbval-lax notebooks/
+	@status=0; \
+	$(BIN)/python -m pytest || status=$$?; \
+	$(BIN)/python -m pytest --nbval-lax notebooks/ || { s=$$?; [ $$status -ne 0 ] || status=$$s; }; \
+	exit $$status
 
 bench: install
 	$(BIN)/python benchmarks/bench_load.py --runs 100000
@@ -34,6 +38,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check runreplay tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check runreplay tests benchmarks
 
 format: install
@@ -42,4 +47,4 @@ format: install
 
 clean:
 	rm -rf $(VENV) runs.duckdb runs.duckdb.wal server.duckdb server.duckdb.wal \
-		server.duckdb.tokens .pytest_cache .hypothesis
+		server.duckdb.tokens .pytest_cache .hypothesis demo-notebooks

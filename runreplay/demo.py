@@ -34,6 +34,11 @@ from pathlib import Path
 from runreplay.errors import RunReplayError
 
 DEFAULT_NOTEBOOK = "notebooks/01_compare_two_runs.ipynb"
+WORKSPACE = "demo-notebooks"
+"""Where the demo's JupyterLab opens copies of notebooks/: Lab autosaves outputs into the
+notebooks it has open, and the tracked ones must stay as committed (gitignored; same depth
+as notebooks/, so their `../data` paths hold)."""
+LAB_QUIET_ARGS = ("--LabApp.news_url=None", "--ServerApp.log_level=WARN")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
@@ -206,6 +211,24 @@ def start_jupyterlab(
     return lab
 
 
+def prepare_workspace(notebook: str | os.PathLike, workspace: str | os.PathLike = WORKSPACE) -> Path:
+    """Copy the notebooks beside `notebook` into `workspace` and return the copy of
+    `notebook`. A copy already there is kept (it holds the user's edits and outputs);
+    delete the directory to start again from the tracked notebooks."""
+    source = Path(notebook)
+    target_dir = Path(workspace)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for original in sorted(source.parent.glob("*.ipynb")):
+        copy = target_dir / original.name
+        if not copy.exists():
+            shutil.copyfile(original, copy)
+    if not (target_dir / source.name).exists():
+        raise RunReplayError(
+            f"notebook {source} does not exist; pass --notebook notebooks/<name>.ipynb"
+        )
+    return target_dir / source.name
+
+
 def _check_port_free(port: int, option: str, host: str = "127.0.0.1") -> None:
     """Refuse a port something listens on already, before anything starts: the demo's
     health check would otherwise be answered by that other server (another demo, say)."""
@@ -306,17 +329,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         lab_env.update(
             RUNREPLAY_API_URL=server.url, RUNREPLAY_TOKEN=server.token, RUNREPLAY_DB=str(db)
         )
+        notebook = prepare_workspace(options.notebook).as_posix()
         lab = start_jupyterlab(
-            options.notebook,
+            notebook,
             port=options.lab_port,
             open_browser=not options.no_browser,
             env=lab_env,
+            extra_args=LAB_QUIET_ARGS,
         )
         children.append(lab)
-        notebook = Path(options.notebook).as_posix()
         print(
             f"JupyterLab on {lab.url}/lab/tree/{notebook}?token={lab.token} (pid {lab.pid})\n"
-            "next: notebooks/02_drift_across_runs.ipynb (drift, bisect, DriftPanel) and "
+            f"(copies of notebooks/ in {WORKSPACE}/: edit and run them freely; the tracked "
+            "notebooks stay as committed)\n"
+            f"next: {WORKSPACE}/02_drift_across_runs.ipynb (drift, bisect, DriftPanel) and "
             "03_replay_with_prior_inputs.ipynb (replay through the core API)\n"
             "for the command line (runreplay replay / audit / diff --api), in another shell:\n"
             f"    export RUNREPLAY_API_URL={server.url} RUNREPLAY_TOKEN={server.token}\n"

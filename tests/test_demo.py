@@ -51,6 +51,22 @@ def demo_dir(tmp_path):
     return tmp_path
 
 
+def test_prepare_workspace_copies_the_notebooks_once_and_keeps_edits(tmp_path):
+    from runreplay.demo import prepare_workspace
+
+    (tmp_path / "notebooks").mkdir()
+    for name in ("a.ipynb", "b.ipynb"):
+        (tmp_path / "notebooks" / name).write_text("{}")
+    opened = prepare_workspace(tmp_path / "notebooks" / "a.ipynb", tmp_path / "work")
+    assert opened == tmp_path / "work" / "a.ipynb"
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["a.ipynb", "b.ipynb"]
+    opened.write_text('{"edited": true}')
+    prepare_workspace(tmp_path / "notebooks" / "a.ipynb", tmp_path / "work")
+    assert opened.read_text() == '{"edited": true}'
+    with pytest.raises(runreplay.RunReplayError, match="--notebook"):
+        prepare_workspace(tmp_path / "notebooks" / "missing.ipynb", tmp_path / "work")
+
+
 @pytest.mark.slow
 def test_demo_starts_the_api_and_jupyterlab_and_ctrl_c_stops_both(demo_dir):
     api_port, lab_port = free_port(), free_port()
@@ -103,7 +119,7 @@ def test_demo_starts_the_api_and_jupyterlab_and_ctrl_c_stops_both(demo_dir):
         assert f"runreplay core API on {api_url}" in output
         lab = re.search(rf"JupyterLab on (http://127\.0\.0\.1:{lab_port})\S*\?token=(\S+)", output)
         assert lab, output
-        assert f"/lab/tree/notebooks/{NOTEBOOK}?token=" in output
+        assert f"/lab/tree/demo-notebooks/{NOTEBOOK}?token=" in output
         pids = [int(pid) for pid in re.findall(r"\(pid (\d+)\)", output)]
         assert len(pids) == 2
 
@@ -137,6 +153,12 @@ def test_demo_starts_the_api_and_jupyterlab_and_ctrl_c_stops_both(demo_dir):
     with runreplay.open(demo_dir / "runs.duckdb", read_only=True) as store:
         assert store.counts()["runs"] == 423
     assert (demo_dir / "server.duckdb").exists()
+    # Lab worked on a copy: the tracked notebook is byte for byte what was checked out
+    copy = demo_dir / "demo-notebooks" / NOTEBOOK
+    assert copy.exists()
+    assert (demo_dir / "notebooks" / NOTEBOOK).read_bytes() == (
+        ROOT / "notebooks" / NOTEBOOK
+    ).read_bytes()
 
 
 @pytest.mark.parametrize("taken", ["--api-port", "--lab-port"])
