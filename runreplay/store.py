@@ -1055,6 +1055,21 @@ class Store:
 
         return drift_summary(self, since, until, **options)
 
+    def regressions(
+        self,
+        workflow_id: str,
+        failing: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        metric: str | None = None,
+        **options: Any,
+    ) -> pd.DataFrame:
+        """Every significant change in the workflow's failure rate (or `metric`'s level),
+        oldest first; see runreplay.drift.regressions.regressions."""
+        from runreplay.drift.regressions import regressions
+
+        return regressions(self, workflow_id, failing, since, until, metric, **options)
+
     def bisect(
         self,
         workflow_id: str,
