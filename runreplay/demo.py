@@ -211,7 +211,9 @@ def start_jupyterlab(
     return lab
 
 
-def prepare_workspace(notebook: str | os.PathLike, workspace: str | os.PathLike = WORKSPACE) -> Path:
+def prepare_workspace(
+    notebook: str | os.PathLike, workspace: str | os.PathLike = WORKSPACE
+) -> Path:
     """Copy the notebooks beside `notebook` into `workspace` and return the copy of
     `notebook`. A copy already there is kept (it holds the user's edits and outputs);
     delete the directory to start again from the tracked notebooks."""

@@ -5,7 +5,7 @@
     >>> run_diff.fields                   # one row per changed leaf       # doctest: +SKIP
     >>> print(run_diff.summary)                                            # doctest: +SKIP
 
-`diff_runs` is a pure function over two run records (DESIGN §4); `diff_stored` adds what
+`diff_runs` is a pure function over two run records (docs/ARCHITECTURE.md, "Diff semantics"); `diff_stored` adds what
 only a store knows (volatile paths, stale assets). Rendering lives in runreplay.report.
 
 Fields
@@ -142,7 +142,7 @@ _PADDED_NUMBER = re.compile(r"(?<=[\[=])(\d+)(?=\])")
 
 @dataclass(frozen=True, eq=False)
 class RunDiff:
-    """The difference between a base run and a compare run (DESIGN §4).
+    """The difference between a base run and a compare run (docs/ARCHITECTURE.md, "Diff semantics").
 
     The stored attributes are the JSON forms of `to_dict()` (camelCase keys); the
     DataFrames `fields`, `history`, `attempts` and `assets` are built from them on first
@@ -240,7 +240,7 @@ class RunDiff:
     # -- export ----------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        """The API's diff JSON (DESIGN §5) as plain Python values, keys in a stable order."""
+        """The API's diff JSON (docs/ARCHITECTURE.md, "The core API") as plain Python values, keys in a stable order."""
         return {
             "runs": {"base": self.base_run, "compareTo": self.compare_run},
             "history": {

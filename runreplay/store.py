@@ -5,7 +5,7 @@
     >>> store.load("data/")                      # doctest: +SKIP
     >>> store.runs(workflow="nightly-etl", limit=5)  # doctest: +SKIP
 
-Tables (DESIGN §3): runs, run_events, asset_snapshots, run_fields, meta, and the view
+Tables (docs/ARCHITECTURE.md, "Tables"): runs, run_events, asset_snapshots, run_fields, meta, and the view
 asset_state. Times are stored as UTC TIMESTAMPTZ; DataFrames carry UTC-aware datetimes.
 """
 
@@ -158,7 +158,7 @@ FROM (
 ) WHERE newest = 1;
 """
 
-# Staleness with an injectable `now` (DESIGN §1); one SQL fragment for every caller.
+# Staleness with an injectable `now` (docs/ARCHITECTURE.md, "Staleness"); one SQL fragment for every caller.
 _ASSET_STATE_AT = """
 SELECT asset_key, run_id AS current_run_id, workflow_id, materialized_at, last_updated,
        max_lag_minutes, stale_flag,
@@ -700,7 +700,7 @@ class Store:
         progress: bool | None = None,
         source: str = "<records>",
     ) -> LoadResult:
-        """Load run records given as dicts (camelCase, DESIGN §1) in one transaction."""
+        """Load run records given as dicts (camelCase; docs/ARCHITECTURE.md, "The record contract") in one transaction."""
         from runreplay import ingest
 
         if isinstance(records, Mapping | str | bytes):  # iterating one gives its keys
@@ -1283,7 +1283,7 @@ class Store:
         )
 
     def stale_assets(self, run_id: str, now: Any = None) -> pd.DataFrame:
-        """The assets `run_id` produced that are stale now (their current state, DESIGN §1).
+        """The assets `run_id` produced that are stale now (their current state; docs/ARCHITECTURE.md, "Staleness").
 
         A run that produced none yet because it replays another (a replay still queued,
         or a replay of one) has the assets of the nearest run up its `replayOf` chain

@@ -180,7 +180,7 @@ def _phi_sql(runs_with: str, failed_with: str, runs: str, failed: str) -> str:
 
 
 def _phi(runs_with: Any, failed_with: Any, runs: Any, failed: Any) -> Any:
-    """The association score of DESIGN above, vectorised over pandas/numpy arrays."""
+    """The association score of the module docstring (phi), vectorised over pandas/numpy arrays."""
     runs_with, failed_with = np.asarray(runs_with, float), np.asarray(failed_with, float)
     runs, failed = np.asarray(runs, float), np.asarray(failed, float)
     a, b = failed_with, runs_with - failed_with
