@@ -711,3 +711,26 @@ def test_regressions_finds_a_metric_shift(higher_is_better, kind):
     assert abs(position(row["onset_run_id"]) - 60) <= 2
     assert row["level_before"] == pytest.approx(0.92, abs=0.01)
     assert row["level_after"] == pytest.approx(0.85, abs=0.01)
+
+
+# -- bad arguments --------------------------------------------------------------------------
+
+
+def test_regressions_names_the_numeric_fields_for_an_unknown_metric():
+    store = open_store([auc_history()])
+    with pytest.raises(runreplay.RunReplayError, match=r"output\.metrics\.auc") as raised:
+        store.regressions("etl", metric="output.metrics.accuracy")
+    assert "output.metrics.accuracy" in str(raised.value)
+
+
+@pytest.mark.parametrize("alpha", [0, 1, 2.5, "0.01", True])
+def test_regressions_refuses_an_alpha_outside_zero_to_one(alpha):
+    store = open_store([weak_history()])
+    with pytest.raises(runreplay.RunReplayError, match="alpha must be a number between 0 and 1"):
+        store.regressions("etl", alpha=alpha)
+
+
+def test_regressions_names_an_unknown_workflow():
+    store = open_store([weak_history()])
+    with pytest.raises(runreplay.RunReplayError, match="nope"):
+        store.regressions("nope")
