@@ -178,7 +178,16 @@ def ours_bisect(db: str) -> dict:
     return {"top": found.top_suspect, "pair": [found.good_run_id, found.bad_run_id], **seconds}
 
 
+def ours_regressions(db: str) -> dict:
+    import runreplay
+
+    with runreplay.open(db, read_only=True) as store:
+        rows = store.regressions(WORKFLOW)
+    return {"rows": len(rows), "onsets": list(rows["onset_run_id"])}
+
+
 KINDS = {
+    "ours-regressions": ours_regressions,
     "ours-drift": ours_drift,
     "ours-bisect": ours_bisect,
     "pandas-drift": pandas_drift,
@@ -270,6 +279,13 @@ def main() -> None:
         drift_pandas = measure("pandas-drift", db, args.repeat) if with_pandas else None
         target = "target < 1 s and ratio >= 10" if runs <= 200_000 else "target < 10 s"
         print(line("drift", drift_ours, drift_pandas, target), flush=True)
+        found = measure("ours-regressions", db, args.repeat)
+        print(
+            f"regressions: ours {found['seconds']:.2f} s (first call {found['first']:.2f} s), "
+            f"{found['rows']} change point(s) at {found['onsets'][:3]} "
+            f"(target at 1M runs < 2 s)",
+            flush=True,
+        )
         bisect_ours = measure("ours-bisect", db, args.repeat)
         bisect_pandas = measure("pandas-bisect", db, args.repeat) if with_pandas else None
         print(line("bisect", bisect_ours, bisect_pandas, "no target; includes diff_stored"))
