@@ -734,3 +734,39 @@ def test_regressions_names_an_unknown_workflow():
     store = open_store([weak_history()])
     with pytest.raises(runreplay.RunReplayError, match="nope"):
         store.regressions("nope")
+
+
+# -- the step table and the verdict (drift/causes.py) -------------------------------------------
+
+
+def test_step_table_and_verdict_name_the_step_whose_failures_rose():
+    from runreplay.drift.causes import step_table, verdict
+
+    history = make_history(
+        [Segment(60), Segment(40, 0.7, failing_step="load")], seed=2, base_rate=0.03
+    )
+    store = open_store([history])
+    ids = [record["runId"] for record in history.records]
+    steps = step_table(store.connection, ids[:60], ids[60:])
+    assert steps["step"].is_unique and set(steps["step"]) == set(STEPS)
+    load = steps.set_index("step").loc["load"]
+    assert load["failed_after"] > 0.5 > 0.1 > load["failed_before"]
+    assert (load["runs_before"], load["runs_after"]) == (60, 40)
+    kind, sentence = verdict("etl-000060", None, (), steps)
+    assert kind == "failing step"
+    assert "step load fails in" in sentence and "no recorded input changed" in sentence
+
+
+def test_verdict_names_an_input_change_and_the_fields_changed_with_it():
+    from runreplay.drift.causes import STEP_COLUMNS, verdict
+
+    suspect = {"path": "parameters.batchSize", "before": "1000", "after": "5000"}
+    kind, sentence = verdict(
+        "etl-000060",
+        suspect,
+        ("context.image", "parameters.batchSize"),
+        pd.DataFrame(columns=list(STEP_COLUMNS)),
+    )
+    assert kind == "altered inputs"
+    assert "parameters.batchSize changed from 1000 to 5000 at etl-000060" in sentence
+    assert "together with context.image" in sentence
