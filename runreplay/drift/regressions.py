@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from runreplay.drift.onset import Onset, Series, change_points, onsets, run_series
@@ -189,9 +188,3 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     if len(result):
         result["onset_at"] = pd.to_datetime(result["onset_at"], utc=True)
     return result
-
-
-def counts(series: Series, index: int) -> tuple[int, int, int, int]:
-    """(runs_before, failed_before, runs_after, failed_after) around `index` over the series."""
-    before, after = series.failing[:index], series.failing[index:]
-    return len(before), int(np.sum(before)), len(after), int(np.sum(after))
