@@ -7,6 +7,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -208,7 +209,52 @@ def test_ctrl_c_stops_serve_cleanly_with_status_0(tmp_path, serve_env):
     finally:
         server.kill()
     assert server.returncode == 0, err
-    assert out.strip() == "stopped" and "Aborted" not in err and "Traceback" not in err
+    lines = out.strip().splitlines()
+    assert lines[-1] == "stopped" and "Aborted" not in err and "Traceback" not in err
+
+
+def test_serve_refuses_a_taken_port_before_writing_a_token(tmp_path, serve_env):
+    env = {key: value for key, value in serve_env.items() if key != "RUNREPLAY_TOKENS"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(RUNREPLAY_BIN), "serve", "--db", str(tmp_path / "s.duckdb"),
+             "--port", str(port), "--load", str(SAMPLE)],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.rglob("*.tokens")) and not (tmp_path / "s.duckdb").exists()
+
+
+def test_serve_prints_a_pasteable_export_that_reads_the_token_file(tmp_path, serve_env):
+    env = {key: value for key, value in serve_env.items() if key != "RUNREPLAY_TOKENS"}
+    db = tmp_path / "s.duckdb"
+    server = subprocess.Popen(
+        [str(RUNREPLAY_BIN), "serve", "--db", str(db), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        line = ""
+        while "export RUNREPLAY_API_URL" not in line:
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=60)
+    finally:
+        server.kill()
+    command = line.split("for the command line: ", 1)[1].strip()
+    token = subprocess.run(
+        ["bash", "-c", f'{command}; printf %s "$RUNREPLAY_TOKEN"'],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = (tmp_path / "s.duckdb.tokens").read_text().splitlines()
+    stored = next(line for line in lines if line and not line.startswith("#"))
+    assert token and stored.endswith(":" + token)
+    assert token not in line  # the command reads the file; the token is not printed
 
 
 @pytest.mark.parametrize("where", ["missing directory", "not a store"])

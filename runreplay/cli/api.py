@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import shlex
+import socket
 import sys
 
 import click
 import pandas as pd
 
 from runreplay.cli.common import TABLE_FORMAT_OPTION, api_client, echo_frame, fail_cleanly
+from runreplay.errors import RunReplayError
 
 # -- the core API: serve, replay, audit ----------------------------------------------------
 
@@ -58,6 +62,7 @@ def serve(db: str, sources: tuple[str, ...], host: str, port: int, token_file: s
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _refuse_a_taken_port(host, port)  # before a token is written or data is loaded
     check_store_path(db)  # a bad --db fails before a token is generated and saved beside it
     token_source = resolve_tokens(token_file, db)
     if token_source.generated is not None:
@@ -93,11 +98,34 @@ def serve(db: str, sources: tuple[str, ...], host: str, port: int, token_file: s
             f"runreplay core API on {url} (db {db}, tokens from {token_source.description}, "
             f"executor {executor})",
         )
+        if token_source.path is not None:
+            click.echo(
+                f"for the command line: export RUNREPLAY_API_URL={url} "
+                f'RUNREPLAY_TOKEN="$(grep -v "^#" {shlex.quote(str(token_source.path))} '
+                '| head -n1 | cut -d: -f2-)"'
+            )
 
     try:
         server_app.serve(app, host, port, log_level=log_level, on_ready=ready)
     except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the Ctrl-C
         click.echo("stopped")
+
+
+def _refuse_a_taken_port(host: str, port: int) -> None:
+    """A RunReplayError when something already listens on host:port (port 0 is never taken)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                return  # the server's own bind reports other problems (an unknown host, ...)
+            raise RunReplayError(
+                f"port {port} on {host} is already in use (another runreplay serve or demo?); "
+                "stop it, or pass another --port (0 picks a free one)"
+            ) from None
 
 
 @click.command()
